@@ -1,0 +1,138 @@
+"""Typed pipeline parameters: params.yaml is validated once, here, and passed down.
+
+Every section is a frozen pydantic model with ``extra="forbid"`` so a misspelt or
+unknown key fails at load with a message naming the key, instead of being silently
+ignored deep inside a stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_PARAMS_PATH = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing, unreadable or does not match the typed models."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaseParams(_Section):
+    """Shared by every stage: randomness and the point in time the world is seen from."""
+
+    seed: int = Field(42, ge=0, description="Seed for every random draw in the pipeline.")
+    observation_date: dt.date = Field(
+        dt.date(2025, 1, 1),
+        description="Observation date of the newest cohort; older cohorts lie before it.",
+    )
+
+
+class SimulateParams(_Section):
+    """The synthetic behaviour world (the embedded default data)."""
+
+    n_users: int = Field(60_000, gt=0, description="People in the population, all cohorts.")
+    default_rate: float = Field(0.05, gt=0.0, lt=0.5, description="Target 12-month default rate.")
+    n_cohorts: int = Field(6, ge=1, le=36, description="Observation dates (cohorts).")
+    cohort_spacing_months: int = Field(2, ge=1, le=12, description="Months between cohorts.")
+    history_months: int = Field(24, ge=3, le=120, description="Months of behaviour history.")
+    performance_months: int = Field(12, ge=1, le=36, description="Outcome window length.")
+    thin_file_share: float = Field(0.15, ge=0.0, le=1.0, description="Share of thin-file people.")
+    missing_rate: float = Field(0.05, ge=0.0, le=0.5, description="Rate of missing profile facts.")
+    contacts_mean: float = Field(4.0, ge=0.0, le=50.0, description="Mean contacts per person.")
+    drift: float = Field(
+        0.0,
+        ge=-3.0,
+        le=3.0,
+        description="Shift of the newest cohort's creditworthiness (negative = riskier), "
+        "in standard deviations; 0 means no drift.",
+    )
+    chunk_size: int = Field(50_000, ge=1_000, description="People generated per chunk.")
+
+
+class DataParams(_Section):
+    """Where the behaviour data comes from and where validated data goes."""
+
+    input_dir: str = Field(
+        "data/simulated",
+        description="Folder with profiles/events/contacts/outcomes as CSV or Parquet. "
+        "'data/simulated' is the simulate stage's output; point it at your own folder "
+        "(docs/input-format.md) to use your own data.",
+    )
+    validated_dir: str = "data/validated"
+    rejects_dir: str = "data/rejects"
+    quality_report: str = "reports/data_quality.json"
+
+
+class FeaturesParams(_Section):
+    """Point-in-time features."""
+
+    windows: list[Annotated[int, Field(gt=0, le=3650)]] = Field(
+        default_factory=lambda: [30, 90, 180, 365],
+        description="Look-back windows in days, all strictly before the observation date.",
+    )
+    chunk_people: int = Field(
+        250_000,
+        ge=1_000,
+        description="People per chunk when the event table is too large to compute at once.",
+    )
+    output_dir: str = "data/features"
+
+    @field_validator("windows")
+    @classmethod
+    def _must_contain_core_windows(cls, v: list[int]) -> list[int]:
+        missing = {30, 90, 365} - set(v)
+        if missing:
+            raise ValueError(f"windows must include 30, 90 and 365 days; missing {sorted(missing)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"windows must be distinct; got {v}")
+        return sorted(v)
+
+
+class Params(_Section):
+    """The whole of params.yaml."""
+
+    base: BaseParams = Field(default_factory=BaseParams)
+    simulate: SimulateParams = Field(default_factory=SimulateParams)
+    data: DataParams = Field(default_factory=DataParams)
+    features: FeaturesParams = Field(default_factory=FeaturesParams)
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        if e["type"] == "extra_forbidden":
+            parts.append(f"{key}: unknown key")
+        else:
+            parts.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
+    return f"{source}: " + "; ".join(parts)
+
+
+def parse_params(raw: dict | None, source: str = "params") -> Params:
+    """Validate a params mapping; errors name the offending key in one line."""
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, source)) from None
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS_PATH) -> Params:
+    """Read and validate params.yaml once, at the edge of a stage."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}".splitlines()[0]) from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    return parse_params(raw, str(path))
