@@ -7,6 +7,7 @@ functions and writes its outputs atomically. dvc.yaml calls these commands.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -192,6 +193,379 @@ def features(params: ParamsOption = Path("params.yaml")) -> None:
                 "rows": len(table),
                 "features": len(feat_mod.feature_names()),
                 "observation dates": table["observation_date"].nunique(),
+            },
+        )
+    )
+
+
+def _xy(df, names):
+    import numpy as np
+
+    return df[names].to_numpy(dtype=np.float64, na_value=np.nan), df["default_12m"].to_numpy(
+        dtype=np.int8
+    )
+
+
+@app.command()
+def train(params: ParamsOption = Path("params.yaml")) -> None:
+    """Train LightGBM out of time with monotone constraints, calibrate it, fit the WoE baseline.
+
+    Split by observation date (oldest train, then validation for early stopping, then
+    calibration, newest test). Writes models/bundle (booster + calibrator), per-slice
+    predictions, the learning curve and the baseline scorecard table.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from credit_scoring import features as feat_mod
+    from credit_scoring.baseline import WoEScorecard
+    from credit_scoring.calibrate import choose_calibrator
+    from credit_scoring.io import write_json, write_parquet
+    from credit_scoring.model import CreditModel
+    from credit_scoring.split import out_of_time_split
+    from credit_scoring.train import predict_margin, train_lightgbm, tune_lightgbm
+
+    p = _load(params)
+    out = Path(p.train.output_dir)
+    with _stage("train"):
+        table = pd.read_parquet(Path(p.features.output_dir) / "features.parquet")
+        names = feat_mod.feature_names()
+        constraints = (
+            feat_mod.monotone_constraints(names) if p.train.use_monotone_constraints else None
+        )
+        try:
+            split = out_of_time_split(table, p.split)
+        except ValueError as err:
+            raise StageError(str(err)) from None
+        train_params, trials = p.train, []
+        if p.train.tune.enabled:
+            best, trials = tune_lightgbm(
+                split.train, split.validation, names, constraints, p.train, p.base.seed
+            )
+            train_params = p.train.model_copy(update={"lightgbm": best})
+        trained = train_lightgbm(
+            split.train, split.validation, names, constraints, train_params, p.base.seed
+        )
+        x_cal, y_cal = _xy(split.calibration, names)
+        calibrator, cal_report = choose_calibrator(
+            predict_margin(trained.booster, x_cal),
+            y_cal,
+            p.calibrate.method,
+            p.calibrate.ece_bins,
+            p.base.seed,
+        )
+        _, y_tr = _xy(split.train, names)
+        baseline = WoEScorecard(
+            max_bins=p.train.baseline_max_bins, C=p.train.baseline_C, random_state=p.base.seed
+        ).fit(split.train[names], y_tr)
+        model = CreditModel(
+            feature_names=names,
+            booster=trained.booster,
+            calibrator=calibrator,
+            best_iteration=trained.best_iteration,
+            metadata={
+                "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+                "cohorts": {k: [str(d) for d in v] for k, v in split.cohorts.items()},
+                "lightgbm_params": train_params.lightgbm.model_dump(),
+                "monotone_constraints": dict(
+                    zip(names, constraints or [0] * len(names), strict=True)
+                ),
+            },
+        )
+        model.save(out / "bundle")
+        preds = []
+        for slice_name in ("train", "validation", "calibration", "test"):
+            df = getattr(split, slice_name)
+            x, y = _xy(df, names)
+            margin = predict_margin(trained.booster, x)
+            preds.append(
+                pd.DataFrame(
+                    {
+                        "slice": slice_name,
+                        "person_id": df["person_id"].to_numpy(),
+                        "observation_date": df["observation_date"].to_numpy(),
+                        "default_12m": y,
+                        "margin": margin,
+                        "pd_uncalibrated": 1.0 / (1.0 + np.exp(-margin)),
+                        "pd": calibrator.predict(margin),
+                        "pd_baseline": baseline.predict_proba(df[names])[:, 1],
+                    }
+                )
+            )
+        write_parquet(pd.concat(preds, ignore_index=True), out / "predictions.parquet")
+        write_json(
+            {
+                "best_iteration": trained.best_iteration,
+                "evals_result": trained.evals_result,
+                "calibration": cal_report,
+                "tuning_trials": trials,
+                "slices": {
+                    k: len(getattr(split, k))
+                    for k in ("train", "validation", "calibration", "test")
+                },
+                "cohorts": {k: [str(d) for d in v] for k, v in split.cohorts.items()},
+            },
+            out / "train_log.json",
+        )
+        write_parquet(baseline.bin_table(), out / "baseline_scorecard.parquet")
+    console.print(
+        _summary_table(
+            "train",
+            {
+                "train / valid / calib / test rows": " / ".join(
+                    f"{len(getattr(split, k)):,}"
+                    for k in ("train", "validation", "calibration", "test")
+                ),
+                "best iteration": trained.best_iteration,
+                "calibration": calibrator.method,
+            },
+        )
+    )
+
+
+@app.command()
+def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
+    """Evaluate on the out-of-time test cohort: reports/metrics.json and plots.
+
+    The calibrated model and the WoE baseline side by side (AUC, Gini, KS, Brier, ECE,
+    log loss, PSI of the score train vs test), ECE before/after calibration and, on the
+    synthetic world, the oracle AUC and the gap to the simulator's true probabilities.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from credit_scoring import evaluate as ev
+    from credit_scoring import features as feat_mod
+    from credit_scoring.io import write_atomic, write_json
+    from credit_scoring.metrics import auc, brier, ece, psi
+    from credit_scoring.model import CreditModel
+    from credit_scoring.scorecard import ScoreScale
+
+    p = _load(params)
+    models = Path(p.train.output_dir)
+    reports = Path("reports")
+    plots = reports / "plots"
+    with _stage("evaluate"):
+        preds = pd.read_parquet(models / "predictions.parquet")
+        model = CreditModel.load(models / "bundle")
+        scale = ScoreScale.from_params(p.score)
+        n_bins = p.calibrate.ece_bins
+        test = preds[preds["slice"] == "test"]
+        train = preds[preds["slice"] == "train"]
+        y = test["default_12m"].to_numpy()
+        score_train = scale.score(train["pd"].to_numpy())
+        score_test = scale.score(test["pd"].to_numpy())
+        metrics = {
+            k: float(v)
+            for k, v in ev.metrics_block(
+                y, test["pd"].to_numpy(), train["pd"].to_numpy(), n_bins
+            ).items()
+        }
+        metrics["psi"] = float(psi(score_train, score_test))
+        metrics["baseline"] = ev.metrics_block(
+            y, test["pd_baseline"].to_numpy(), train["pd_baseline"].to_numpy(), n_bins
+        )
+        metrics["uncalibrated"] = {
+            "brier": brier(y, test["pd_uncalibrated"]),
+            "ece": ece(y, test["pd_uncalibrated"], n_bins),
+        }
+        metrics["n_test"] = len(test)
+        metrics["test_default_rate"] = float(y.mean())
+        metrics["mean_pd"] = float(test["pd"].mean())
+        metrics["calibration_method"] = model.calibrator.method
+        metrics["best_iteration"] = model.best_iteration
+        curves = {
+            "model": (y, test["pd"].to_numpy()),
+            "baseline": (y, test["pd_baseline"].to_numpy()),
+        }
+        truth_path = Path("data/truth.parquet")
+        if truth_path.is_file() and Path(p.data.input_dir) == Path("data/simulated"):
+            truth = pd.read_parquet(truth_path)
+            joined = test.merge(truth, on=["person_id", "observation_date"], how="left")
+            if joined["true_pd"].notna().all():
+                tp = joined["true_pd"].to_numpy()
+                metrics["oracle_auc"] = auc(y, tp)
+                metrics["true_pd_gap"] = {
+                    "mean_abs_error": float(np.mean(np.abs(joined["pd"] - tp))),
+                    "ece_vs_true_pd": ev.gap_to_truth(joined["pd"].to_numpy(), tp, n_bins),
+                    "brier_oracle": brier(y, tp),
+                }
+                curves["oracle"] = (y, tp)
+        roc = ev.roc_table(curves)
+        cal_tables = {
+            "model": ev.calibration_table(y, test["pd"].to_numpy(), n_bins),
+            "uncalibrated": ev.calibration_table(y, test["pd_uncalibrated"].to_numpy(), n_bins),
+            "baseline": ev.calibration_table(y, test["pd_baseline"].to_numpy(), n_bins),
+        }
+        gains = ev.gains_table(y, test["pd"].to_numpy())
+        dims = {s.name: s.dimension.value for s in feat_mod.FEATURES}
+        imp = ev.importance_table(model.booster, model.feature_names, dims)
+        train_log = json.loads((models / "train_log.json").read_text())
+        write_json(metrics, reports / "metrics.json")
+        for name, df in {
+            "roc": roc,
+            "calibration": pd.concat([t.assign(model=k) for k, t in cal_tables.items()]),
+            "gains": gains,
+            "importance": imp,
+            "score_distribution": pd.DataFrame(
+                {
+                    "score": np.r_[score_train, score_test],
+                    "slice": ["train"] * len(score_train) + ["test"] * len(score_test),
+                }
+            )
+            .groupby(["slice", "score"])
+            .size()
+            .rename("people")
+            .reset_index(),
+        }.items():
+            write_atomic(plots / f"{name}.csv", lambda tmp, df=df: df.to_csv(tmp, index=False))
+        figures = {
+            "roc.png": ev.plot_roc(roc, {k: auc(*v) for k, v in curves.items()}),
+            "calibration.png": ev.plot_calibration(cal_tables),
+            "gains_ks.png": ev.plot_gains(gains),
+            "score_distribution.png": ev.plot_score_distribution(
+                {"train": score_train, "test": score_test}, p.score.bands
+            ),
+            "feature_importance.png": ev.plot_importance(imp),
+            "learning_curve.png": ev.plot_learning_curve(
+                train_log["evals_result"], train_log["best_iteration"]
+            ),
+        }
+        for fname, fig in figures.items():
+            write_atomic(
+                plots / fname, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110)
+            )
+    shown = {k: f"{metrics[k]:.4f}" for k in ("auc", "gini", "ks", "brier", "ece", "psi")}
+    shown["baseline auc"] = f"{metrics['baseline']['auc']:.4f}"
+    if "oracle_auc" in metrics:
+        shown["oracle auc"] = f"{metrics['oracle_auc']:.4f}"
+    console.print(_summary_table("test cohort", shown))
+
+
+def _dvc_lock_hashes(lock_path: Path = Path("dvc.lock")) -> dict[str, str]:
+    """md5 of every stage output recorded by DVC, to tie a run to its exact data."""
+    import yaml
+
+    if not lock_path.is_file():
+        return {}
+    lock = yaml.safe_load(lock_path.read_text()) or {}
+    out = {}
+    for stage, body in (lock.get("stages") or {}).items():
+        for o in body.get("outs", []) or []:
+            if "md5" in o:
+                out[f"dvc.{stage}.{o['path']}"] = o["md5"]
+    return out
+
+
+@app.command()
+def register(params: ParamsOption = Path("params.yaml")) -> None:
+    """Log the run to MLflow, register the model as `challenger`, and run the promotion gate.
+
+    One run per training: params, metrics, the learning curve, plots and reports, the
+    model with signature and input example, tags tying it to git and DVC data hashes.
+    The gate moves the `champion` alias only when the challenger is calibrated (ECE),
+    stable (PSI) and beats the champion re-scored on the same test cohort.
+    """
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    from credit_scoring import tracking
+    from credit_scoring.io import write_json
+    from credit_scoring.model import CreditModel
+
+    p = _load(params)
+    models = Path(p.train.output_dir)
+    reports = Path("reports")
+    with _stage("register"):
+        metrics = json.loads((reports / "metrics.json").read_text())
+        train_log = json.loads((models / "train_log.json").read_text())
+        model = CreditModel.load(models / "bundle")
+        table = pd.read_parquet(Path(p.features.output_dir) / "features.parquet")
+        test_dates = pd.to_datetime(train_log["cohorts"]["test"])
+        test = table[table["observation_date"].isin(test_dates) & table["default_12m"].notna()]
+        y = test["default_12m"].to_numpy(dtype=int)
+        client = tracking.configure(p.mlflow)
+        name = p.mlflow.model_name
+        with mlflow.start_run(run_name=f"lightgbm-{tracking.git_commit()[:8]}") as run:
+            mlflow.log_params(tracking.flatten(p.model_dump(mode="json")))
+            flat = {
+                k.replace(".", "_"): float(v)
+                for k, v in tracking.flatten(metrics).items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+            mlflow.log_metrics({f"test_{k}": v for k, v in flat.items()})
+            from mlflow.entities import Metric
+
+            now = int(pd.Timestamp.now().timestamp() * 1000)
+            curve = [
+                Metric(f"learning_curve_{split}_{metric}", float(v), now, step)
+                for split, curves in train_log["evals_result"].items()
+                for metric, values in curves.items()
+                for step, v in enumerate(values)
+            ]
+            for i in range(0, len(curve), 900):
+                client.log_batch(run.info.run_id, metrics=curve[i : i + 900])
+            mlflow.log_artifacts(str(reports), artifact_path="reports")
+            mlflow.log_dict(train_log, "train_log.json")
+            features_file = Path(p.features.output_dir) / "features.parquet"
+            mlflow.set_tags(
+                {
+                    "git_commit": tracking.git_commit(),
+                    "features_md5": tracking.file_md5(features_file),
+                    "data_input_dir": p.data.input_dir,
+                    "calibration_method": model.calibrator.method,
+                    **_dvc_lock_hashes(),
+                }
+            )
+            example = test[model.feature_names].head(5)
+            signature = infer_signature(example, pd.DataFrame({"pd": model.predict_pd(example)}))
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=tracking.CreditModelPyfunc(),
+                artifacts={"bundle": str(models / "bundle")},
+                signature=signature,
+                input_example=example,
+                pip_requirements=tracking.pip_requirements(),
+                registered_model_name=name,
+            )
+            version = str(info.registered_model_version)
+            client.set_registered_model_alias(name, tracking.CHALLENGER, version)
+            champ = tracking.champion_version(client, name)
+            champ_metrics = None
+            if champ is not None:
+                champ_auc = tracking.score_champion_auc(name, test, y)
+                if champ_auc is None:  # cannot re-score: fall back to its logged test AUC
+                    champ_auc = client.get_run(champ.run_id).data.metrics.get("test_auc", 0.0)
+                champ_metrics = {"auc": float(champ_auc), "version": float(champ.version)}
+            decision = tracking.decide_promotion(
+                {"auc": metrics["auc"], "ece": metrics["ece"], "psi": metrics["psi"]},
+                champ_metrics,
+                p.gate,
+            )
+            if decision.promote:
+                client.set_registered_model_alias(name, tracking.CHAMPION, version)
+            gate = {
+                "model_name": name,
+                "version": version,
+                "run_id": run.info.run_id,
+                **decision.to_dict(),
+            }
+            mlflow.log_dict(gate, "gate.json")
+            mlflow.set_tags({"gate_promote": str(decision.promote), "model_version": version})
+            client.set_model_version_tag(
+                name, version, "gate", "promoted" if decision.promote else "refused"
+            )
+            client.set_model_version_tag(name, version, "test_auc", f"{metrics['auc']:.4f}")
+        write_json(gate, reports / "gate.json")
+    console.print(
+        _summary_table(
+            "registry",
+            {
+                "tracking uri": tracking.tracking_uri(p.mlflow),
+                "model": f"{name} v{version}",
+                "gate": "PROMOTED to champion" if decision.promote else "refused",
+                **{f"reason {i + 1}": r for i, r in enumerate(decision.reasons)},
             },
         )
     )

@@ -96,6 +96,100 @@ class FeaturesParams(_Section):
         return sorted(v)
 
 
+class SplitParams(_Section):
+    """Out-of-time split by observation date (cohort): oldest train ... newest test."""
+
+    test_cohorts: int = Field(1, ge=1, description="Newest cohorts held out for the final test.")
+    calibration_cohorts: int = Field(1, ge=1, description="Cohorts before test: calibration.")
+    validation_cohorts: int = Field(
+        1, ge=1, description="Cohorts before calibration: early stopping and tuning."
+    )
+
+
+class LightGBMParams(_Section):
+    """LightGBM hyperparameters (a subset; the rest are LightGBM defaults)."""
+
+    learning_rate: float = Field(0.03, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2, le=4096)
+    min_child_samples: int = Field(100, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_freq: int = Field(1, ge=0)
+    lambda_l2: float = Field(5.0, ge=0)
+    max_bin: int = Field(255, ge=2)
+    num_boost_round: int = Field(2000, ge=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+    monotone_constraints_method: str = Field("advanced", pattern="^(basic|intermediate|advanced)$")
+
+
+class TuneParams(_Section):
+    """Optional random search of a few hyperparameters within a time budget."""
+
+    enabled: bool = False
+    n_trials: int = Field(12, ge=1)
+    time_budget_s: float = Field(300.0, gt=0)
+
+
+class TrainParams(_Section):
+    """Model training: LightGBM with monotone constraints from the feature metadata."""
+
+    lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
+    use_monotone_constraints: bool = True
+    tune: TuneParams = Field(default_factory=TuneParams)
+    baseline_max_bins: int = Field(8, ge=2, le=50, description="WoE bins per feature, baseline.")
+    baseline_C: float = Field(0.1, gt=0, description="Inverse L2 strength, baseline scorecard.")
+    output_dir: str = "models"
+
+
+class CalibrateParams(_Section):
+    """Probability calibration on its own out-of-time slice."""
+
+    method: str = Field(
+        "auto",
+        pattern="^(auto|isotonic|sigmoid)$",
+        description="auto = the better of isotonic and sigmoid on held-out Brier score.",
+    )
+    ece_bins: int = Field(10, ge=2, le=100)
+
+
+class GateParams(_Section):
+    """Promotion gate: challenger -> champion only when all conditions hold."""
+
+    min_auc_gain: float = Field(
+        0.001, description="Challenger AUC must exceed the champion's by at least this much."
+    )
+    max_ece: float = Field(0.02, gt=0, description="Calibration error bound on the test cohort.")
+    max_psi: float = Field(0.10, gt=0, description="Score stability bound, train vs test.")
+
+
+class ScoreParams(_Section):
+    """Points-to-double-the-odds scaling of the calibrated probability (DOMAIN.md)."""
+
+    base_score: float = Field(620.0, description="Score at the base odds.")
+    base_odds: float = Field(19.0, gt=0, description="Good:bad odds that get base_score (PD 5%).")
+    pdo: float = Field(40.0, gt=0, description="Points to double the odds of being good.")
+    min_score: int = 350
+    max_score: int = 950
+    bands: dict[str, int] = Field(
+        default_factory=lambda: {
+            "poor": 350,
+            "fair": 550,
+            "good": 600,
+            "very good": 650,
+            "excellent": 700,
+        },
+        description="Band name -> lowest score in the band.",
+    )
+
+
+class MlflowParams(_Section):
+    """Tracking and registry. The env var MLFLOW_TRACKING_URI overrides tracking_uri."""
+
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str = "credit-scoring"
+    model_name: str = "credit-scoring"
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -103,6 +197,12 @@ class Params(_Section):
     simulate: SimulateParams = Field(default_factory=SimulateParams)
     data: DataParams = Field(default_factory=DataParams)
     features: FeaturesParams = Field(default_factory=FeaturesParams)
+    split: SplitParams = Field(default_factory=SplitParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    calibrate: CalibrateParams = Field(default_factory=CalibrateParams)
+    score: ScoreParams = Field(default_factory=ScoreParams)
+    gate: GateParams = Field(default_factory=GateParams)
+    mlflow: MlflowParams = Field(default_factory=MlflowParams)
 
 
 def _format_error(err: ValidationError, source: str) -> str:

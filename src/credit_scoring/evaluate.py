@@ -1,0 +1,202 @@
+"""Evaluation on the out-of-time test cohort: metrics, curves, tables and plots.
+
+Pure functions return tables (DataFrames) that DVC plots read as CSV, and matplotlib
+figures that MLflow logs; the CLI decides where they are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
+
+from credit_scoring.metrics import classification_metrics, psi
+
+COLORS = {"model": "#4c72b0", "baseline": "#dd8452", "oracle": "#55a868"}
+
+
+def roc_table(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], max_points: int = 200):
+    """Long table of ROC points per model (thinned for DVC plots)."""
+    rows = []
+    for name, (y, p) in curves.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        keep = np.unique(np.linspace(0, len(fpr) - 1, min(max_points, len(fpr))).astype(int))
+        rows.append(pd.DataFrame({"model": name, "fpr": fpr[keep], "tpr": tpr[keep]}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def calibration_table(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Mean predicted vs observed default rate in equal-frequency bins of predicted PD."""
+    order = np.argsort(p, kind="stable")
+    bins = np.array_split(order, n_bins)
+    return pd.DataFrame(
+        {
+            "bin": np.arange(1, len(bins) + 1),
+            "mean_predicted": [float(p[b].mean()) for b in bins],
+            "observed_rate": [float(y[b].mean()) for b in bins],
+            "count": [len(b) for b in bins],
+        }
+    )
+
+
+def gains_table(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Deciles from riskiest to safest: captured defaults, cumulative rates and KS."""
+    order = np.argsort(-p, kind="stable")
+    bins = np.array_split(order, n_bins)
+    bad = np.array([y[b].sum() for b in bins], dtype=float)
+    cnt = np.array([len(b) for b in bins], dtype=float)
+    good = cnt - bad
+    cum_bad = np.cumsum(bad) / max(bad.sum(), 1)
+    cum_good = np.cumsum(good) / max(good.sum(), 1)
+    return pd.DataFrame(
+        {
+            "decile": np.arange(1, len(bins) + 1),
+            "people": cnt.astype(int),
+            "defaults": bad.astype(int),
+            "default_rate": bad / np.maximum(cnt, 1),
+            "cum_share_of_people": np.cumsum(cnt) / cnt.sum(),
+            "cum_share_of_defaults": cum_bad,
+            "cum_share_of_goods": cum_good,
+            "ks": cum_bad - cum_good,
+        }
+    )
+
+
+def importance_table(booster, feature_names: list[str], dimensions: Mapping[str, str]):
+    """Gain and split importance per feature, with its dimension and share of total gain."""
+    gain = booster.feature_importance(importance_type="gain")
+    split = booster.feature_importance(importance_type="split")
+    df = pd.DataFrame(
+        {
+            "feature": feature_names,
+            "dimension": [dimensions[f] for f in feature_names],
+            "gain": gain,
+            "splits": split,
+        }
+    )
+    df["gain_share"] = df["gain"] / max(df["gain"].sum(), 1e-12)
+    return df.sort_values("gain", ascending=False, ignore_index=True)
+
+
+def metrics_block(y: np.ndarray, p: np.ndarray, train_p: np.ndarray, n_bins: int) -> dict:
+    """The standard metric set plus PSI of the test distribution against training."""
+    out = {k: float(v) for k, v in classification_metrics(y, p, n_bins).items()}
+    out["psi"] = float(psi(train_p, p))
+    return out
+
+
+def gap_to_truth(p: np.ndarray, true_pd: np.ndarray, n_bins: int = 10) -> float:
+    """ECE against the simulator's true PD: |mean predicted - mean true| in quantile bins."""
+    order = np.argsort(p, kind="stable")
+    groups = np.array_split(order, n_bins)
+    return float(sum(len(g) / len(p) * abs(p[g].mean() - true_pd[g].mean()) for g in groups))
+
+
+# --- figures -------------------------------------------------------------------------
+# Figures are built with the object API (no pyplot), so no GUI backend or global state.
+
+
+def _subplots(figsize, **kwargs):
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(**kwargs)
+
+
+def plot_roc(roc: pd.DataFrame, aucs: Mapping[str, float]) -> Figure:
+    fig, ax = _subplots((5, 5))
+    for name, grp in roc.groupby("model", sort=False):
+        ax.plot(
+            grp["fpr"], grp["tpr"], label=f"{name} (AUC {aucs[name]:.3f})", color=COLORS.get(name)
+        )
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set(
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title="ROC, out-of-time test cohort",
+    )
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_calibration(tables: Mapping[str, pd.DataFrame]) -> Figure:
+    fig, ax = _subplots((5, 5))
+    hi = max(max(t["mean_predicted"].max(), t["observed_rate"].max()) for t in tables.values())
+    for name, t in tables.items():
+        ax.plot(
+            t["mean_predicted"], t["observed_rate"], marker="o", label=name, color=COLORS.get(name)
+        )
+    ax.plot([0, hi], [0, hi], ls="--", color="grey", lw=1, label="perfect")
+    ax.set(
+        xlabel="mean predicted PD",
+        ylabel="observed default rate",
+        title="Calibration (reliability), test cohort",
+    )
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_gains(gains: pd.DataFrame) -> Figure:
+    fig, ax = _subplots((5.5, 4.5))
+    x = np.r_[0, gains["cum_share_of_people"]]
+    ax.plot(x, np.r_[0, gains["cum_share_of_defaults"]], marker="o", label="defaults captured")
+    ax.plot(x, np.r_[0, gains["cum_share_of_goods"]], marker="o", label="goods captured")
+    k = int(gains["ks"].idxmax())
+    ax.vlines(
+        gains["cum_share_of_people"][k],
+        gains["cum_share_of_goods"][k],
+        gains["cum_share_of_defaults"][k],
+        color="red",
+        label=f"KS {gains['ks'][k]:.3f}",
+    )
+    ax.set(
+        xlabel="share of people, riskiest first",
+        ylabel="cumulative share",
+        title="Gains and KS, test cohort",
+    )
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_score_distribution(scores: Mapping[str, np.ndarray], bands: Mapping[str, int]) -> Figure:
+    fig, ax = _subplots((7, 4))
+    edges = np.arange(350, 951, 10)
+    for name, s in scores.items():
+        ax.hist(s, bins=edges, alpha=0.55, density=True, label=name)
+    for band, low in bands.items():
+        if low > 350:
+            ax.axvline(low, color="grey", ls=":", lw=1)
+        ax.text(low + 3, ax.get_ylim()[1] * 0.92, band, fontsize=7, color="dimgrey")
+    ax.set(xlabel="score (350-950)", ylabel="density", title="Score distribution")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_importance(imp: pd.DataFrame, top: int = 20) -> Figure:
+    fig, axes = _subplots((11, 5.5), nrows=1, ncols=2, gridspec_kw={"width_ratios": [2, 1]})
+    head = imp.head(top).iloc[::-1]
+    axes[0].barh(head["feature"], head["gain_share"], color="#4c72b0")
+    axes[0].set(xlabel="share of total gain", title=f"Top {top} features by gain")
+    axes[0].tick_params(axis="y", labelsize=7)
+    by_dim = imp.groupby("dimension")["gain_share"].sum().sort_values()
+    axes[1].barh(by_dim.index, by_dim.values, color="#55a868")
+    axes[1].set(xlabel="share of total gain", title="Gain by dimension")
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curve(evals: Mapping[str, Mapping[str, list[float]]], best: int) -> Figure:
+    fig, ax = _subplots((6, 4))
+    for split, curves in evals.items():
+        if "binary_logloss" in curves:
+            ax.plot(curves["binary_logloss"], label=f"{split} log loss")
+    ax.axvline(best, color="grey", ls="--", lw=1, label=f"best iteration {best}")
+    ax.set(xlabel="boosting round", ylabel="binary log loss", title="Learning curve")
+    ax.legend()
+    fig.tight_layout()
+    return fig
