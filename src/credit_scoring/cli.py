@@ -266,7 +266,7 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
             metadata={
                 "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
                 "cohorts": {k: [str(d) for d in v] for k, v in split.cohorts.items()},
-                "lightgbm_params": train_params.lightgbm.model_dump(),
+                "lightgbm_params": trained.params,
                 "monotone_constraints": dict(
                     zip(names, constraints or [0] * len(names), strict=True)
                 ),

@@ -119,7 +119,12 @@ class LightGBMParams(_Section):
     max_bin: int = Field(255, ge=2)
     num_boost_round: int = Field(2000, ge=1)
     early_stopping_rounds: int = Field(100, ge=1)
-    monotone_constraints_method: str = Field("advanced", pattern="^(basic|intermediate|advanced)$")
+    monotone_constraints_method: str = Field(
+        "basic",
+        pattern="^(basic|intermediate|advanced)$",
+        description="basic is strict; LightGBM 4.7's intermediate/advanced can break "
+        "constraints when features have missing values (then training falls back to basic).",
+    )
 
 
 class TuneParams(_Section):

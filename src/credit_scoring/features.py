@@ -1160,27 +1160,23 @@ def person_data(data: BehaviourData, person_ids: Iterable[str]) -> BehaviourData
 def protected_attributes(data: BehaviourData) -> pd.DataFrame:
     """Protected attributes per outcome row, for fairness measurement only (never features).
 
-    Columns: ``person_id``, ``observation_date``, ``gender`` and ``age_band`` (the age in
-    whole years at the observation date, taken as observation year minus birth year).
+    Columns: ``person_id``, ``observation_date``, ``gender`` and ``age_band`` (of the age
+    in whole years at the observation date, taken as observation year minus birth year;
+    missing when the birth year is).
     """
-    outcomes, profiles = data.outcomes, data.profiles
-    prof = profiles.drop_duplicates("person_id", keep="last").set_index("person_id")
+    outcomes = data.outcomes
+    prof = data.profiles.drop_duplicates("person_id", keep="last").set_index("person_id")
     ids = outcomes["person_id"]
-    gender = (
-        prof["gender"].reindex(ids).to_numpy()
-        if "gender" in prof.columns
-        else np.full(len(outcomes), pd.NA, dtype=object)
-    )
-    if "birth_year" in prof.columns:
-        birth = prof["birth_year"].reindex(ids).to_numpy(dtype="float64", na_value=np.nan)
+    out = outcomes[["person_id", "observation_date"]].reset_index(drop=True)
+    if "gender" in prof.columns:
+        out["gender"] = prof["gender"].reindex(ids).astype("string").to_numpy()
     else:
-        birth = np.full(len(outcomes), np.nan)
+        out["gender"] = pd.array([pd.NA] * len(out), dtype="string")
+    birth = (
+        prof["birth_year"].reindex(ids).to_numpy(dtype="float64", na_value=np.nan)
+        if "birth_year" in prof.columns
+        else np.full(len(out), np.nan)
+    )
     age = outcomes["observation_date"].dt.year.to_numpy(dtype="float64") - birth
-    return pd.DataFrame(
-        {
-            "person_id": outcomes["person_id"].to_numpy(),
-            "observation_date": outcomes["observation_date"].to_numpy(),
-            "gender": pd.array(gender, dtype="string"),
-            "age_band": age_band(pd.Series(age)).to_numpy(),
-        }
-    ).astype({"person_id": outcomes["person_id"].dtype, "age_band": "string"})
+    out["age_band"] = age_band(pd.Series(age)).to_numpy()
+    return out.astype({"gender": "string", "age_band": "string"})
