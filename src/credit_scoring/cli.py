@@ -191,7 +191,7 @@ def features(params: ParamsOption = Path("params.yaml")) -> None:
             "features",
             {
                 "rows": len(table),
-                "features": len(feat_mod.feature_names()),
+                "features": len(feat_mod.feature_names(p.features.windows)),
                 "observation dates": table["observation_date"].nunique(),
             },
         )
@@ -229,7 +229,7 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
     out = Path(p.train.output_dir)
     with _stage("train"):
         table = pd.read_parquet(Path(p.features.output_dir) / "features.parquet")
-        names = feat_mod.feature_names()
+        names = feat_mod.feature_names(p.features.windows)
         constraints = (
             feat_mod.monotone_constraints(names) if p.train.use_monotone_constraints else None
         )
@@ -398,7 +398,10 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
             "baseline": ev.calibration_table(y, test["pd_baseline"].to_numpy(), n_bins),
         }
         gains = ev.gains_table(y, test["pd"].to_numpy())
-        dims = {s.name: s.dimension.value for s in feat_mod.FEATURES}
+        bands = ev.band_table(score_test, y, test["pd"].to_numpy(), p.score.bands)
+        rates = bands.loc[bands["people"] > 0, "default_rate"].to_numpy()
+        metrics["band_default_rate_monotone"] = bool(np.all(np.diff(rates) <= 0))
+        dims = {n: feat_mod.feature_spec(n).dimension.value for n in model.feature_names}
         imp = ev.importance_table(model.booster, model.feature_names, dims)
         train_log = json.loads((models / "train_log.json").read_text())
         write_json(metrics, reports / "metrics.json")
@@ -407,6 +410,7 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
             "calibration": pd.concat([t.assign(model=k) for k, t in cal_tables.items()]),
             "gains": gains,
             "importance": imp,
+            "band_table": bands,
             "score_distribution": pd.DataFrame(
                 {
                     "score": np.r_[score_train, score_test],

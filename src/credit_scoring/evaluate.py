@@ -88,6 +88,26 @@ def metrics_block(y: np.ndarray, p: np.ndarray, train_p: np.ndarray, n_bins: int
     return out
 
 
+def band_table(
+    score: np.ndarray, y: np.ndarray, p: np.ndarray, bands: Mapping[str, int]
+) -> pd.DataFrame:
+    """People, observed default rate and mean predicted PD per score band, lowest band first."""
+    from credit_scoring.scorecard import assign_band
+
+    names = sorted(bands, key=bands.get)
+    df = pd.DataFrame({"band": assign_band(score, bands), "y": y, "p": p})
+    out = df.groupby("band").agg(
+        people=("y", "size"),
+        defaults=("y", "sum"),
+        default_rate=("y", "mean"),
+        mean_pd=("p", "mean"),
+    )
+    out = out.reindex(names).fillna({"people": 0, "defaults": 0})
+    out.insert(0, "min_score", [bands[n] for n in names])
+    out["share_of_people"] = out["people"] / max(out["people"].sum(), 1)
+    return out.reset_index()
+
+
 def gap_to_truth(p: np.ndarray, true_pd: np.ndarray, n_bins: int = 10) -> float:
     """ECE against the simulator's true PD: |mean predicted - mean true| in quantile bins."""
     order = np.argsort(p, kind="stable")

@@ -89,6 +89,9 @@ _UNKNOWN_VALUE_COLUMNS: frozenset[str] = frozenset({"event_type"})
 # Order the tables are validated in: profiles first, the others refer to it.
 _TABLE_ORDER: tuple[str, ...] = ("profiles", "outcomes", "events", "contacts")
 
+# Rows compared at a time when looking for repeated keys in sorted order.
+_SORT_BLOCK = 4_000_000
+
 _ARROW_KIND_TYPES: dict[str, pa.DataType] = {
     "str": pa.large_string(),
     "date": pa.timestamp("ns"),
@@ -579,13 +582,14 @@ def _repeats(
     order = pc.sort_indices(table, sort_keys=[(c, "ascending") for c in names])  # stable
     same = np.ones(n - 1, dtype=bool)
     for values in columns.values():
-        ordered = values.take(order)
-        later, earlier = ordered.slice(1), ordered.slice(0, n - 1)
-        equal = _np_mask(pc.equal(later, earlier))
-        if nulls_equal:
-            equal |= _np_mask(later.is_null()) & _np_mask(earlier.is_null())
-        same &= equal
-        del ordered, later, earlier
+        # compare sorted neighbours block by block: never a sorted copy of a whole column
+        for start in range(0, n - 1, _SORT_BLOCK):
+            ordered = values.take(order.slice(start, _SORT_BLOCK + 1))
+            later, earlier = ordered.slice(1), ordered.slice(0, len(ordered) - 1)
+            equal = _np_mask(pc.equal(later, earlier))
+            if nulls_equal:
+                equal |= _np_mask(later.is_null()) & _np_mask(earlier.is_null())
+            same[start : start + len(equal)] &= equal
     order_np = np.asarray(order.to_numpy(), dtype=np.int64)
     repeat = np.zeros(n, dtype=bool)
     repeat[order_np[1:][same]] = True

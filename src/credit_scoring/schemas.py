@@ -6,7 +6,8 @@ documents the same contract for people bringing their own data.
 
 Four tables (file stem = table name, ``.csv`` or ``.parquet``):
 
-- ``profiles``: one row per person, facts as known at the newest observation date.
+- ``profiles``: one row per person, facts as known at the person's observation date (with
+  several observation dates per person, at the earliest; later changes belong in events).
 - ``outcomes``: one row per (person, observation date): the point in time a person is
   scored at, and the 12-month default label when it is known.
 - ``events``: everything a person did, one row per event, long format.
@@ -425,12 +426,11 @@ def conform(df: pd.DataFrame, table: Table) -> pd.DataFrame:
     single person's data in the service); ``ingest`` does the checked conversion.
     """
     out = {}
-    n = len(df)
     for name, dtype in canonical_dtypes(table).items():
         if name in df.columns:
             out[name] = df[name].astype(dtype) if str(df[name].dtype) != dtype else df[name]
         else:
-            out[name] = pd.Series(pd.array([pd.NA] * n, dtype=dtype), index=df.index)
+            out[name] = pd.Series(index=df.index, dtype=dtype)
     return pd.DataFrame(out, index=df.index)
 
 
