@@ -187,6 +187,74 @@ class ScoreParams(_Section):
     )
 
 
+class LimitParams(_Section):
+    """Huabei-style credit-limit policy (pure function of score, PD and income)."""
+
+    cutoff_score: int = Field(550, description="No credit below this score.")
+    min_limit: float = Field(500.0, gt=0, description="Smallest limit granted, CNY.")
+    max_limit: float = Field(50_000.0, gt=0, description="Largest limit granted, CNY.")
+    rounding: float = Field(100.0, gt=0, description="Limits are rounded down to this step.")
+    lgd: float = Field(0.6, gt=0, le=1, description="Loss given default.")
+    loss_budget: float = Field(
+        300.0, gt=0, description="Per-person expected-loss budget: PD x LGD x limit <= this, CNY."
+    )
+    income_multiple_at_cutoff: float = Field(
+        0.5, ge=0, description="Limit as a multiple of monthly repayment capacity at the cut-off."
+    )
+    income_multiple_at_top: float = Field(
+        4.0, ge=0, description="Multiple at top_score and above (linear in between)."
+    )
+    top_score: int = Field(800, description="Score from which the top multiple applies.")
+    verified_income_weight: float = Field(
+        1.0, ge=0, le=1, description="Share of verified income counted as capacity."
+    )
+    declared_income_weight: float = Field(
+        0.4, ge=0, le=1, description="Share of declared (unverified) income counted."
+    )
+    fallback_income: float = Field(
+        2_000.0, ge=0, description="Monthly income assumed when none is known, CNY."
+    )
+
+
+class TierParams(_Section):
+    """One benefit tier: unlocked at and above min_score."""
+
+    name: str
+    min_score: int = Field(ge=350, le=950)
+    description: str = ""
+
+
+def _default_tiers() -> list[TierParams]:
+    return [
+        TierParams(
+            name="deposit_free_bike", min_score=600, description="Shared bikes without a deposit."
+        ),
+        TierParams(
+            name="deposit_free_car_rental",
+            min_score=650,
+            description="Car rental without a deposit.",
+        ),
+        TierParams(
+            name="deposit_free_flat_rental",
+            min_score=650,
+            description="Flat rental without a deposit.",
+        ),
+        TierParams(
+            name="premium_perks",
+            min_score=700,
+            description="Lower interest, faster approval and member perks.",
+        ),
+    ]
+
+
+class DecisionParams(_Section):
+    """What each decision carries beyond the score."""
+
+    limit: LimitParams = Field(default_factory=LimitParams)
+    tiers: list[TierParams] = Field(default_factory=_default_tiers)
+    max_reasons: int = Field(4, ge=0, le=10, description="Adverse-action reasons per decision.")
+
+
 class MlflowParams(_Section):
     """Tracking and registry. The env var MLFLOW_TRACKING_URI overrides tracking_uri."""
 
@@ -206,6 +274,7 @@ class Params(_Section):
     train: TrainParams = Field(default_factory=TrainParams)
     calibrate: CalibrateParams = Field(default_factory=CalibrateParams)
     score: ScoreParams = Field(default_factory=ScoreParams)
+    decision: DecisionParams = Field(default_factory=DecisionParams)
     gate: GateParams = Field(default_factory=GateParams)
     mlflow: MlflowParams = Field(default_factory=MlflowParams)
 

@@ -40,16 +40,7 @@ def configure(params: MlflowParams) -> MlflowClient:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-class CreditModelPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc face of :class:`credit_scoring.model.CreditModel`."""
-
-    def load_context(self, context: Any) -> None:
-        from credit_scoring.model import CreditModel
-
-        self.model = CreditModel.load(context.artifacts["bundle"])
-
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None):
-        return pd.DataFrame({"pd": self.model.predict_pd(model_input)})
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 
 
 def pip_requirements() -> list[str]:

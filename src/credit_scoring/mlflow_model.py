@@ -1,0 +1,30 @@
+"""MLflow "models from code" definition of the credit model.
+
+MLflow stores this file's source with the model instead of a cloudpickle of a Python
+object, so loading a registered model runs reviewed code from this project and never
+unpickles anything. The model's data is the plain-file bundle of
+:mod:`credit_scoring.model` (LightGBM text + JSON), passed as the ``bundle`` artefact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+
+class CreditModelPyfunc(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc face of :class:`credit_scoring.model.CreditModel`."""
+
+    def load_context(self, context: Any) -> None:
+        from credit_scoring.model import CreditModel
+
+        self.model = CreditModel.load(context.artifacts["bundle"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None):
+        """Calibrated probability of default per row."""
+        return pd.DataFrame({"pd": self.model.predict_pd(model_input)})
+
+
+mlflow.models.set_model(CreditModelPyfunc())
