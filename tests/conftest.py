@@ -14,3 +14,47 @@ def _isolated_cwd(tmp_path, monkeypatch):
     """Each test runs in its own temporary folder, so relative output paths never hit the repo."""
     monkeypatch.chdir(tmp_path)
     yield
+
+
+@pytest.fixture(scope="session")
+def small_world():
+    """A small seeded world and its point-in-time feature table (with labels)."""
+    from credit_scoring.config import BaseParams, SimulateParams
+    from credit_scoring.features import compute_features
+    from credit_scoring.simulate import simulate_world
+
+    data, truth = simulate_world(SimulateParams(n_users=5000, chunk_size=5000), BaseParams())
+    table = compute_features(data).merge(
+        data.outcomes[["person_id", "observation_date", "default_12m"]],
+        on=["person_id", "observation_date"],
+    )
+    return data, truth, table
+
+
+@pytest.fixture(scope="session")
+def small_model(small_world):
+    """A real (small) LightGBM + calibrator bundle trained out of time on the small world."""
+    from credit_scoring.calibrate import choose_calibrator
+    from credit_scoring.config import Params
+    from credit_scoring.features import feature_names, monotone_constraints
+    from credit_scoring.model import CreditModel
+    from credit_scoring.split import out_of_time_split
+    from credit_scoring.train import feature_matrix, labels, predict_margin, train_lightgbm
+
+    _, _, table = small_world
+    params = Params()
+    names = feature_names()
+    split = out_of_time_split(table, params.split)
+    lgbm = params.train.lightgbm.model_copy(update={"num_boost_round": 150, "learning_rate": 0.1})
+    trained = train_lightgbm(
+        split.train,
+        split.validation,
+        names,
+        monotone_constraints(names),
+        params.train.model_copy(update={"lightgbm": lgbm}),
+        seed=0,
+        num_threads=1,
+    )
+    margin = predict_margin(trained.booster, feature_matrix(split.calibration, names))
+    cal, _ = choose_calibrator(margin, labels(split.calibration), "sigmoid", 10, 0)
+    return CreditModel(names, trained.booster, cal, trained.best_iteration)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.errors
+import pyarrow as pa
 import pytest
 
 from credit_scoring import io, schemas
@@ -247,6 +248,33 @@ def test_empty_contacts_file_with_a_header_is_allowed(tiny_copy):
     assert list(result.data.contacts.columns) == list(schemas.CONTACTS.column_names), "columns"
 
 
+def test_duplicate_detection_does_not_depend_on_the_comparison_block_size(monkeypatch, bad_result):
+    import credit_scoring.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "_SORT_BLOCK", 3)
+    small_blocks = ingest(BAD)
+    for name in schemas.TABLES:
+        pd.testing.assert_frame_equal(
+            small_blocks.rejects[name], bad_result.rejects[name], obj=f"{name} rejects"
+        )
+
+
+def test_a_bad_value_in_one_chunk_leaves_other_chunks_parsed_exactly(tiny_result):
+    raw = {n: _raw_csv(TINY, n) for n in schemas.TABLES}
+    amounts = [v or None for v in raw["events"]["amount"]]  # empty cell -> missing
+    half = len(amounts) // 2
+    first = pa.array(amounts[:half], pa.string())
+    second = amounts[half:]
+    second[0] = "12,50"  # a decimal comma in the second chunk only
+    raw["events"]["amount"] = pd.Series(
+        pd.arrays.ArrowExtensionArray(pa.chunked_array([first, pa.array(second, pa.string())]))
+    )
+    result = validate_tables(raw, {n: f"{n}.csv" for n in raw})
+    assert result.rejects["events"]["reject_reason"].tolist() == ["unparseable amount '12,50'"]
+    expected = tiny_result.data.events.drop(index=half).reset_index(drop=True)
+    pd.testing.assert_frame_equal(result.data.events, expected, obj="events")
+
+
 # --------------------------------------------------------------------------- fatal errors
 
 
@@ -334,6 +362,24 @@ def test_csv_and_parquet_inputs_give_identical_accepted_tables(tmp_path, tiny_re
             getattr(from_parquet.data, name), getattr(tiny_result.data, name), obj=name
         )
         assert len(from_parquet.rejects[name]) == 0, f"{name}: rejects from Parquet"
+
+
+def test_parquet_with_other_physical_types_gives_identical_accepted_tables(tmp_path, tiny_result):
+    base = tiny_result.data
+    events = base.events.assign(
+        event_time=base.events["event_time"].dt.tz_localize("Asia/Shanghai"),  # zone dropped
+        event_type=base.events["event_type"].astype("category"),  # dictionary-encoded
+        days_past_due=base.events["days_past_due"].astype("float64"),  # whole floats
+    )
+    outcomes = base.outcomes.assign(observation_date=base.outcomes["observation_date"].dt.date)
+    tmp_path.joinpath("in").mkdir()
+    events.to_parquet(tmp_path / "in" / "events.parquet")
+    outcomes.to_parquet(tmp_path / "in" / "outcomes.parquet")
+    base.profiles.to_parquet(tmp_path / "in" / "profiles.parquet")
+    base.contacts.to_parquet(tmp_path / "in" / "contacts.parquet")
+    again = ingest(tmp_path / "in")
+    for name in schemas.TABLES:
+        pd.testing.assert_frame_equal(getattr(again.data, name), getattr(base, name), obj=name)
 
 
 def test_parquet_bad_rows_are_rejected_like_csv(tmp_path, bad_result):

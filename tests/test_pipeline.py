@@ -70,6 +70,10 @@ def test_repro_writes_every_stage_output(project):
         "reports/plots/score_distribution.png",
         "reports/plots/feature_importance.png",
         "reports/plots/gains_ks.png",
+        "reports/plots/band_table.png",
+        "reports/plots/limit_distribution.png",
+        "models_deploy/credit_model/bundle.json",
+        "data/scores/decisions.parquet",
     ]:
         assert (project / rel).exists(), f"dvc repro did not produce {rel}"
 
@@ -119,16 +123,26 @@ def test_run_is_logged_registered_and_promoted_in_the_temp_store(project):
     assert "reports/metrics.json" in arts and "reports/plots" in arts
 
 
-def test_champion_loaded_by_alias_predicts_like_the_bundle(project):
-    from credit_scoring.model import CreditModel
+def test_champion_loaded_by_alias_gives_identical_decisions(project):
+    """models:/credit-scoring@champion returns the whole decision, as the bundle does."""
+    from credit_scoring.model import CreditModel, decisions_frame
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     loaded = mlflow.pyfunc.load_model("models:/credit-scoring@champion")
     feats = pd.read_parquet(project / "data/features/features.parquet").head(200)
-    bundle = CreditModel.load(project / "models/bundle")
-    np.testing.assert_allclose(
-        loaded.predict(feats[bundle.feature_names])["pd"].to_numpy(), bundle.predict_pd(feats)
-    )
+    bundle = CreditModel.load(project / "models_deploy/credit_model")
+    got = loaded.predict(feats[bundle.feature_names])
+    want = decisions_frame(bundle.decide(feats))
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
+    assert {"pd", "score", "band", "credit_limit", "tiers", "reasons"} <= set(got.columns)
+
+
+def test_score_stage_scores_every_row(project):
+    feats = pd.read_parquet(project / "data/features/features.parquet")
+    decisions = pd.read_parquet(project / "data/scores/decisions.parquet")
+    rejects = pd.read_parquet(project / "data/scores/rejects.parquet")
+    assert len(decisions) + len(rejects) == len(feats)
+    assert decisions["score"].between(350, 950).all()
 
 
 def test_gate_refuses_when_params_demand_more_and_champion_stays(project):

@@ -39,6 +39,9 @@ ParamsOption = Annotated[
 ]
 
 
+DEPLOY_DIR = Path("models_deploy/credit_model")
+
+
 class StageError(Exception):
     """An expected failure a user can fix: reported in one line, no traceback."""
 
@@ -347,7 +350,9 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     plots = reports / "plots"
     with _stage("evaluate"):
         preds = pd.read_parquet(models / "predictions.parquet")
-        model = CreditModel.load(models / "bundle")
+        # The deployable bundle: the trained core under the current score scale and policy.
+        model = CreditModel.load(models / "bundle").with_policy(p.score, p.decision)
+        model.save(DEPLOY_DIR)
         scale = ScoreScale.from_params(p.score)
         n_bins = p.calibrate.ece_bins
         test = preds[preds["slice"] == "test"]
@@ -398,9 +403,24 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
             "baseline": ev.calibration_table(y, test["pd_baseline"].to_numpy(), n_bins),
         }
         gains = ev.gains_table(y, test["pd"].to_numpy())
-        bands = ev.band_table(score_test, y, test["pd"].to_numpy(), p.score.bands)
-        rates = bands.loc[bands["people"] > 0, "default_rate"].to_numpy()
-        metrics["band_default_rate_monotone"] = bool(np.all(np.diff(rates) <= 0))
+        feats = pd.read_parquet(Path(p.features.output_dir) / "features.parquet")
+        feats_test = test[["person_id", "observation_date"]].merge(
+            feats, on=["person_id", "observation_date"], how="left"
+        )
+        decisions = model.decide(feats_test, with_reasons=False)
+        bands = ev.band_table(
+            decisions["score"].to_numpy(),
+            y,
+            decisions["pd"].to_numpy(),
+            p.score.bands,
+            limit=decisions["credit_limit"].to_numpy(),
+        )
+        monotone, why = ev.bands_monotone(bands, p.evaluate.min_band_people)
+        metrics["band_default_rate_monotone"] = monotone
+        metrics["approval_rate"] = float((decisions["credit_limit"] > 0).mean())
+        metrics["mean_limit_approved"] = float(
+            decisions.loc[decisions["credit_limit"] > 0, "credit_limit"].mean()
+        )
         dims = {n: feat_mod.feature_spec(n).dimension.value for n in model.feature_names}
         imp = ev.importance_table(model.booster, model.feature_names, dims)
         train_log = json.loads((models / "train_log.json").read_text())
@@ -431,6 +451,10 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
                 {"train": score_train, "test": score_test}, p.score.bands
             ),
             "feature_importance.png": ev.plot_importance(imp),
+            "band_table.png": ev.plot_band_table(bands),
+            "limit_distribution.png": ev.plot_limit_distribution(
+                decisions["credit_limit"].to_numpy(), decisions["band"].to_numpy()
+            ),
             "learning_curve.png": ev.plot_learning_curve(
                 train_log["evals_result"], train_log["best_iteration"]
             ),
@@ -439,11 +463,77 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
             write_atomic(
                 plots / fname, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110)
             )
+    if not monotone and p.evaluate.fail_on_non_monotone_bands:
+        _fail(f"evaluate: default rate does not fall as the band rises: {why}")
     shown = {k: f"{metrics[k]:.4f}" for k in ("auc", "gini", "ks", "brier", "ece", "psi")}
     shown["baseline auc"] = f"{metrics['baseline']['auc']:.4f}"
     if "oracle_auc" in metrics:
         shown["oracle auc"] = f"{metrics['oracle_auc']:.4f}"
     console.print(_summary_table("test cohort", shown))
+
+
+@app.command()
+def score(
+    params: ParamsOption = Path("params.yaml"),
+    input_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            help="A features Parquet/CSV (default: data/features/features.parquet) or a "
+            "folder of raw input files (docs/input-format.md), scored through the feature code.",
+        ),
+    ] = None,
+    output_dir: Annotated[Path, typer.Option(help="Where decisions and rejects go.")] = Path(
+        "data/scores"
+    ),
+    model_dir: Annotated[Path, typer.Option(help="The deployable model bundle.")] = DEPLOY_DIR,
+    reasons: Annotated[bool, typer.Option(help="Add reasons and dimension points.")] = True,
+) -> None:
+    """Score a whole table into decisions (PD, score, band, limit, tiers, reasons, points).
+
+    Writes decisions.parquet and rejects.parquet (rows that cannot be scored, with the
+    reason); input rows = scored + rejected.
+    """
+    import pandas as pd
+
+    from credit_scoring import features as feat_mod
+    from credit_scoring import ingest as ingest_mod
+    from credit_scoring.io import write_parquet
+    from credit_scoring.model import CreditModel, decisions_frame
+    from credit_scoring.scoring import score_features
+
+    p = _load(params)
+    source = input_path or Path(p.features.output_dir) / "features.parquet"
+    with _stage("score"):
+        model = CreditModel.load(model_dir)
+        if source.is_dir():
+            result = ingest_mod.ingest(source)
+            table = feat_mod.compute_features(result.data, p.features.windows)
+            upstream = result.rejects.get("outcomes")
+            n_input = len(table) + (0 if upstream is None else len(upstream))
+        elif source.is_file():
+            table = pd.read_csv(source) if source.suffix == ".csv" else pd.read_parquet(source)
+            upstream, n_input = None, len(table)
+        else:
+            raise StageError(f"{source}: no such file or folder")
+        decisions, rejects = score_features(model, table, with_reasons=reasons)
+        if upstream is not None and len(upstream):
+            rejects = pd.concat(
+                [rejects, upstream.rename(columns={"reject_reason": "reason"})], ignore_index=True
+            )
+        write_parquet(decisions_frame(decisions), output_dir / "decisions.parquet")
+        write_parquet(rejects.astype(str), output_dir / "rejects.parquet")
+    console.print(
+        _summary_table(
+            f"scored {source}",
+            {
+                "input rows": n_input,
+                "scored": len(decisions),
+                "rejected": len(rejects),
+                "approved (limit > 0)": int((decisions["credit_limit"] > 0).sum()),
+            },
+        )
+    )
 
 
 def _dvc_lock_hashes(lock_path: Path = Path("dvc.lock")) -> dict[str, str]:
@@ -476,7 +566,7 @@ def register(params: ParamsOption = Path("params.yaml")) -> None:
 
     from credit_scoring import tracking
     from credit_scoring.io import write_json
-    from credit_scoring.model import CreditModel
+    from credit_scoring.model import CreditModel, decisions_frame
 
     p = _load(params)
     models = Path(p.train.output_dir)
@@ -484,7 +574,7 @@ def register(params: ParamsOption = Path("params.yaml")) -> None:
     with _stage("register"):
         metrics = json.loads((reports / "metrics.json").read_text())
         train_log = json.loads((models / "train_log.json").read_text())
-        model = CreditModel.load(models / "bundle")
+        model = CreditModel.load(DEPLOY_DIR)
         table = pd.read_parquet(Path(p.features.output_dir) / "features.parquet")
         test_dates = pd.to_datetime(train_log["cohorts"]["test"])
         test = table[table["observation_date"].isin(test_dates) & table["default_12m"].notna()]
@@ -523,11 +613,11 @@ def register(params: ParamsOption = Path("params.yaml")) -> None:
                 }
             )
             example = test[model.feature_names].head(5)
-            signature = infer_signature(example, pd.DataFrame({"pd": model.predict_pd(example)}))
+            signature = infer_signature(example, decisions_frame(model.decide(example)))
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(tracking.MODEL_CODE),
-                artifacts={"bundle": str(models / "bundle")},
+                artifacts={"bundle": str(DEPLOY_DIR)},
                 signature=signature,
                 input_example=example,
                 pip_requirements=tracking.pip_requirements(),

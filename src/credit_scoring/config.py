@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
@@ -150,9 +157,10 @@ class CalibrateParams(_Section):
     """Probability calibration on its own out-of-time slice."""
 
     method: str = Field(
-        "auto",
+        "sigmoid",
         pattern="^(auto|isotonic|sigmoid)$",
-        description="auto = the better of isotonic and sigmoid on held-out Brier score.",
+        description="sigmoid (Platt) keeps scores smooth and dimension points an exact linear "
+        "split; auto = isotonic only if its cross-validated Brier is clearly better.",
     )
     ece_bins: int = Field(10, ge=2, le=100)
 
@@ -212,8 +220,18 @@ class LimitParams(_Section):
         0.4, ge=0, le=1, description="Share of declared (unverified) income counted."
     )
     fallback_income: float = Field(
-        2_000.0, ge=0, description="Monthly income assumed when none is known, CNY."
+        500.0,
+        ge=0,
+        description="Repayment capacity assumed when no income is known, CNY/month. Kept low "
+        "so that hiding one's income never pays.",
     )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LimitParams:
+        from credit_scoring.limits import check_policy
+
+        check_policy(self)
+        return self
 
 
 class TierParams(_Section):
@@ -255,6 +273,17 @@ class DecisionParams(_Section):
     max_reasons: int = Field(4, ge=0, le=10, description="Adverse-action reasons per decision.")
 
 
+class EvaluateParams(_Section):
+    """Checks of the evaluation stage."""
+
+    fail_on_non_monotone_bands: bool = Field(
+        True, description="Stop the pipeline if the default rate does not fall band by band."
+    )
+    min_band_people: int = Field(
+        100, ge=0, description="Bands with fewer test people are left out of that check."
+    )
+
+
 class MlflowParams(_Section):
     """Tracking and registry. The env var MLFLOW_TRACKING_URI overrides tracking_uri."""
 
@@ -275,6 +304,7 @@ class Params(_Section):
     calibrate: CalibrateParams = Field(default_factory=CalibrateParams)
     score: ScoreParams = Field(default_factory=ScoreParams)
     decision: DecisionParams = Field(default_factory=DecisionParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     gate: GateParams = Field(default_factory=GateParams)
     mlflow: MlflowParams = Field(default_factory=MlflowParams)
 

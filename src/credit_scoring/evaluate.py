@@ -89,23 +89,44 @@ def metrics_block(y: np.ndarray, p: np.ndarray, train_p: np.ndarray, n_bins: int
 
 
 def band_table(
-    score: np.ndarray, y: np.ndarray, p: np.ndarray, bands: Mapping[str, int]
+    score: np.ndarray,
+    y: np.ndarray,
+    p: np.ndarray,
+    bands: Mapping[str, int],
+    limit: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """People, observed default rate and mean predicted PD per score band, lowest band first."""
+    """People, observed default rate, mean PD (and mean limit) per score band, lowest first."""
     from credit_scoring.scorecard import assign_band
 
     names = sorted(bands, key=bands.get)
     df = pd.DataFrame({"band": assign_band(score, bands), "y": y, "p": p})
-    out = df.groupby("band").agg(
-        people=("y", "size"),
-        defaults=("y", "sum"),
-        default_rate=("y", "mean"),
-        mean_pd=("p", "mean"),
-    )
-    out = out.reindex(names).fillna({"people": 0, "defaults": 0})
+    agg = {
+        "people": ("y", "size"),
+        "defaults": ("y", "sum"),
+        "default_rate": ("y", "mean"),
+        "mean_pd": ("p", "mean"),
+    }
+    if limit is not None:
+        df["limit"] = limit
+        df["approved"] = limit > 0
+        agg |= {"approval_rate": ("approved", "mean"), "mean_limit": ("limit", "mean")}
+    out = df.groupby("band").agg(**agg).reindex(names).fillna({"people": 0, "defaults": 0})
     out.insert(0, "min_score", [bands[n] for n in names])
     out["share_of_people"] = out["people"] / max(out["people"].sum(), 1)
     return out.reset_index()
+
+
+def bands_monotone(table: pd.DataFrame, min_people: int = 0) -> tuple[bool, str]:
+    """Does the observed default rate fall as the band rises (bands with enough people)?"""
+    t = table[table["people"] >= max(min_people, 1)]
+    rates = t["default_rate"].to_numpy()
+    for i in range(len(rates) - 1):
+        if rates[i + 1] > rates[i]:
+            return False, (
+                f"band '{t['band'].iloc[i + 1]}' defaults at {rates[i + 1]:.2%} > "
+                f"'{t['band'].iloc[i]}' at {rates[i]:.2%}"
+            )
+    return True, "default rate falls monotonically as the band rises"
 
 
 def gap_to_truth(p: np.ndarray, true_pd: np.ndarray, n_bins: int = 10) -> float:
@@ -217,6 +238,35 @@ def plot_learning_curve(evals: Mapping[str, Mapping[str, list[float]]], best: in
             ax.plot(curves["binary_logloss"], label=f"{split} log loss")
     ax.axvline(best, color="grey", ls="--", lw=1, label=f"best iteration {best}")
     ax.set(xlabel="boosting round", ylabel="binary log loss", title="Learning curve")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_band_table(bands: pd.DataFrame) -> Figure:
+    fig, ax = _subplots((7, 4))
+    x = np.arange(len(bands))
+    ax.bar(x, bands["share_of_people"], color="#4c72b0", alpha=0.6, label="share of people")
+    ax.set_xticks(x, bands["band"])
+    ax.set(ylabel="share of people", title="Score bands, test cohort")
+    ax2 = ax.twinx()
+    ax2.plot(x, bands["default_rate"], color="#c44e52", marker="o", label="observed default rate")
+    ax2.set_ylabel("observed default rate")
+    fig.legend(loc="upper right", bbox_to_anchor=(0.88, 0.88))
+    fig.tight_layout()
+    return fig
+
+
+def plot_limit_distribution(limit: np.ndarray, band: np.ndarray) -> Figure:
+    fig, ax = _subplots((7, 4))
+    approved = limit > 0
+    for b in pd.unique(band[approved]):
+        ax.hist(limit[approved & (band == b)], bins=40, alpha=0.55, label=str(b))
+    ax.set(
+        xlabel="credit limit, CNY (approved)",
+        ylabel="people",
+        title=f"Credit limits, test cohort ({approved.mean():.0%} approved)",
+    )
     ax.legend()
     fig.tight_layout()
     return fig

@@ -561,8 +561,8 @@ def _check_events(parsed: dict[str, pa.ChunkedArray], rejecter: _Rejecter) -> No
 
 
 def _repeats(
-    columns: dict[str, pa.ChunkedArray], nulls_equal: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
+    columns: dict[str, pa.ChunkedArray], nulls_equal: bool = False, with_first: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Rows equal to an earlier row in every one of ``columns``, and each row's first equal row.
 
     Sort-based (a stable multi-column sort, then compare neighbours), which needs far less
@@ -572,11 +572,11 @@ def _repeats(
     Returns:
         ``(repeat, first)``: ``repeat[i]`` is true when an earlier row equals row ``i``;
         ``first[i]`` is the position of the first row equal to row ``i`` (``i`` itself when
-        it is the first).
+        it is the first), computed only ``with_first`` (else None).
     """
     n = len(next(iter(columns.values())))
     if n < 2:
-        return np.zeros(n, dtype=bool), np.arange(n, dtype=np.int64)
+        return np.zeros(n, dtype=bool), np.arange(n, dtype=np.int64) if with_first else None
     names = [f"c{i}" for i in range(len(columns))]
     table = pa.table(dict(zip(names, columns.values(), strict=True)))
     order = pc.sort_indices(table, sort_keys=[(c, "ascending") for c in names])  # stable
@@ -590,9 +590,12 @@ def _repeats(
             if nulls_equal:
                 equal |= _np_mask(later.is_null()) & _np_mask(earlier.is_null())
             same[start : start + len(equal)] &= equal
-    order_np = np.asarray(order.to_numpy(), dtype=np.int64)
+    order_np = order.to_numpy()
+    del order
     repeat = np.zeros(n, dtype=bool)
     repeat[order_np[1:][same]] = True
+    if not with_first:
+        return repeat, None
     starts = np.concatenate([[True], ~same])  # first row of each run of equal rows
     run = np.cumsum(starts) - 1
     first = np.empty(n, dtype=np.int64)
@@ -631,7 +634,7 @@ def _check_exact_duplicates(
     parsed: dict[str, pa.ChunkedArray], rejecter: _Rejecter, source_rows: np.ndarray
 ) -> None:
     """Events without event_id: a row equal to an earlier row in every column is rejected."""
-    dup, first = _repeats(parsed, nulls_equal=True)
+    dup, first = _repeats(parsed, nulls_equal=True, with_first=True)
     first_rows = pa.chunked_array([pa.array(source_rows[first])])
     rejecter.flag(
         dup, "duplicate row", _describe_values(first_rows, lambda v: f"duplicate of row {v}")

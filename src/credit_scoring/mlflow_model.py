@@ -23,8 +23,14 @@ class CreditModelPyfunc(mlflow.pyfunc.PythonModel):
         self.model = CreditModel.load(context.artifacts["bundle"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None):
-        """Calibrated probability of default per row."""
-        return pd.DataFrame({"pd": self.model.predict_pd(model_input)})
+        """The whole decision per row: pd, score, band, limit, tiers, points and reasons.
+
+        ``params={"with_reasons": False}`` skips reasons and points (about 50x cheaper).
+        """
+        with_reasons = bool((params or {}).get("with_reasons", True))
+        from credit_scoring.model import decisions_frame
+
+        return decisions_frame(self.model.decide(model_input, with_reasons=with_reasons))
 
 
 mlflow.models.set_model(CreditModelPyfunc())

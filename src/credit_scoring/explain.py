@@ -1,0 +1,706 @@
+"""Reason codes and dimension points from LightGBM's own feature contributions.
+
+LightGBM's ``pred_contrib=True`` (TreeSHAP) splits each person's raw margin (log-odds of
+default) exactly into one contribution per feature plus the expected value (the bias, the
+same for everyone): ``margin = bias + sum(contrib)``. Everything here is built on that, so
+the explanation describes the model that made the decision, not a surrogate.
+
+Contributions cost 10-50 times a prediction (TreeSHAP walks every path of every tree), so
+they are computed only when an explanation is asked for: :func:`explain` does the whole
+path for a feature matrix and takes the margin (and so the PD and the score) from the
+contributions themselves, which makes the points add up to exactly the score it returns.
+
+Sign convention: a contribution > 0 raises the margin, so raises the PD and lowers the
+score. Dimension points and per-feature points are in score points: positive points raise
+the score. Reasons (adverse-action factors) are the features with the largest
+contributions > 0, i.e. the ones that lowered the score most.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+from numpy.typing import ArrayLike
+
+from credit_scoring.calibrate import Calibrator
+from credit_scoring.features import SEVERE_DPD, FeatureSpec, feature_spec
+from credit_scoring.schemas import EDUCATION_LEVELS, Dimension
+from credit_scoring.scorecard import ScoreScale
+
+#: The five dimensions, in the column order of the points matrix.
+DIMENSIONS: tuple[Dimension, ...] = tuple(Dimension)
+#: Up to this many rows, contributions are computed on one thread: OpenMP start-up and
+#: synchronisation cost more than TreeSHAP for a handful of rows (10x slower on a busy
+#: 2-core machine for a single person).
+SINGLE_THREAD_ROWS = 64
+#: Below this |sum of contributions| (log-odds) the secant slope of an isotonic calibrator
+#: is replaced by its local slope around the bias (the secant would divide noise by ~0).
+_TINY_MARGIN = 1e-6
+
+
+# --------------------------------------------------------------------------- contributions
+
+
+def contributions(
+    booster: lgb.Booster,
+    X: ArrayLike,
+    num_iteration: int | None = None,
+    num_threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature contributions to the raw margin and the bias, from the booster itself.
+
+    Args:
+        booster: A binary LightGBM booster.
+        X: Feature matrix (n, f) in the booster's feature order; NaN = missing.
+        num_iteration: Trees to use (the bundle's ``best_iteration``); None or <= 0 = all.
+        num_threads: LightGBM threads; None = one thread up to :data:`SINGLE_THREAD_ROWS`
+            rows (a request in the service), else LightGBM's default (all cores).
+
+    Returns:
+        ``(contrib, bias)``: ``contrib`` (n, f) and ``bias`` (n,) such that
+        ``bias + contrib.sum(axis=1)`` is the raw margin (up to float rounding, ~1e-15).
+    """
+    x = np.ascontiguousarray(X, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != booster.num_feature():
+        raise ValueError(
+            f"X must be a 2-d matrix with {booster.num_feature()} columns; got shape {x.shape}"
+        )
+    if num_threads is None:
+        num_threads = 1 if x.shape[0] <= SINGLE_THREAD_ROWS else 0
+    out = booster.predict(
+        x, pred_contrib=True, num_iteration=num_iteration, num_threads=num_threads
+    )
+    if not isinstance(out, np.ndarray) or out.shape != (x.shape[0], x.shape[1] + 1):
+        raise ValueError("contributions need a binary (single-output) booster")
+    return out[:, :-1], out[:, -1].copy()
+
+
+def used_features(booster: lgb.Booster, num_iteration: int | None = None) -> np.ndarray:
+    """Boolean mask of the features the model splits on (in the first ``num_iteration`` trees).
+
+    Cheap but not free: compute it once per loaded model, not per request.
+    """
+    it = num_iteration if num_iteration and num_iteration > 0 else None
+    return booster.feature_importance(importance_type="split", iteration=it) > 0
+
+
+# --------------------------------------------------------------------------- points
+
+
+@functools.lru_cache(maxsize=32)
+def _dimension_matrix(feature_dimensions: tuple[str, ...]) -> np.ndarray:
+    """One-hot (f, 5) matrix: feature j belongs to dimension column d."""
+    column = {d.value: i for i, d in enumerate(DIMENSIONS)}
+    unknown = sorted({d for d in feature_dimensions if d not in column})
+    if unknown:
+        raise ValueError(f"unknown dimension(s) {unknown}; expected one of {list(column)}")
+    m = np.zeros((len(feature_dimensions), len(DIMENSIONS)))
+    m[np.arange(len(feature_dimensions)), [column[d] for d in feature_dimensions]] = 1.0
+    m.setflags(write=False)
+    return m
+
+
+def _score_curve(margin: np.ndarray, calibrator: Calibrator, scale: ScoreScale) -> np.ndarray:
+    """Unclipped, unrounded score as a function of the raw margin."""
+    return scale.raw_score(calibrator.predict(margin))
+
+
+def points_per_margin(
+    bias: np.ndarray, total: np.ndarray, calibrator: Calibrator, scale: ScoreScale
+) -> np.ndarray:
+    """Score points lost per unit of margin contribution, per person (``k >= 0``).
+
+    For a sigmoid (Platt) calibrator ``raw_score(sigmoid(a*m + b)) = offset -
+    factor*(a*m + b)`` is linear in the margin, so ``k = factor*a`` exactly, for everyone.
+    For any other monotone calibrator (isotonic) ``k`` is the secant slope between the bias
+    and the person's margin, ``-(curve(bias + total) - curve(bias)) / total``, so that
+    ``-k * total`` is exactly the person's score minus the base score; for
+    ``|total| < 1e-6`` the local slope around the bias is used instead (a secant over ~0
+    would amplify float noise).
+    """
+    bias = np.asarray(bias, dtype=np.float64)
+    total = np.asarray(total, dtype=np.float64)
+    if getattr(calibrator, "method", None) == "sigmoid":
+        return np.full(
+            np.broadcast_shapes(bias.shape, total.shape), scale.factor * calibrator.coef_
+        )
+    tiny = np.abs(total) < _TINY_MARGIN
+    start = np.where(tiny, bias - _TINY_MARGIN, bias)  # secant from start to start + step
+    step = np.where(tiny, 2 * _TINY_MARGIN, total)
+    rise = _score_curve(start + step, calibrator, scale) - _score_curve(start, calibrator, scale)
+    return -rise / step
+
+
+def _largest_remainder(real: np.ndarray, target: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
+    """Integers per row close to ``real`` (n, d) that sum exactly to ``target`` (n,).
+
+    Floors every value, then hands out the missing units one by one to the largest
+    fractional parts (ties: larger ``tie_break`` first). When ``target - sum(real)`` is
+    within 1 (the normal case) each value ends on its floor or ceiling.
+    """
+    floor = np.floor(real)
+    deficit = target - floor.sum(axis=1).astype(np.int64)
+    per_all, extra = np.divmod(deficit, real.shape[1])  # extra in [0, d)
+    # rank 0 = largest fractional part (then largest tie_break)
+    order = np.lexsort((-tie_break, -(real - floor)), axis=1)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(real.shape[1])[None, :], axis=1)
+    return floor.astype(np.int64) + per_all[:, None] + (rank < extra[:, None])
+
+
+def _decompose(
+    contrib: np.ndarray,
+    bias: np.ndarray,
+    feature_dimensions: Sequence[str],
+    calibrator: Calibrator,
+    scale: ScoreScale,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Shared core: (margin, unclipped integer score, base points, points (n, 5), k)."""
+    contrib = np.asarray(contrib, dtype=np.float64)
+    if contrib.ndim != 2 or contrib.shape[1] != len(feature_dimensions):
+        raise ValueError(
+            f"contrib must be (n, {len(feature_dimensions)}) to match feature_dimensions; "
+            f"got shape {contrib.shape}"
+        )
+    n = contrib.shape[0]
+    bias = np.broadcast_to(np.asarray(bias, dtype=np.float64), (n,))
+    by_dim = contrib @ _dimension_matrix(tuple(str(d) for d in feature_dimensions))
+    # The margin exactly as a caller computes it (contrib.sum(axis=1) + bias, the same
+    # floats), so the integer score here is bit-for-bit the displayed one.
+    total = contrib.sum(axis=1)
+    margin = total + bias
+    score_unclipped = np.rint(_score_curve(margin, calibrator, scale)).astype(np.int64)
+    base = np.rint(_score_curve(bias, calibrator, scale)).astype(np.int64)
+    k = points_per_margin(bias, total, calibrator, scale)
+    points = _largest_remainder(-k[:, None] * by_dim, score_unclipped - base, np.abs(by_dim))
+    return margin, score_unclipped, base, points, k
+
+
+def dimension_points(
+    contrib: ArrayLike,
+    bias: ArrayLike,
+    feature_dimensions: Sequence[str],
+    calibrator: Calibrator,
+    scale: ScoreScale,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Base points and integer points per dimension that add up exactly to the score.
+
+    Definition (per person, margin ``m = bias + sum(contrib)``):
+
+    - ``base = rint(raw_score(calibrator.predict(bias)))``: the score of the average person
+      (TreeSHAP's expected value), the same for everyone.
+    - The rest, ``rint(raw_score(calibrator.predict(m))) - base``, is shared among the five
+      dimensions in proportion to each dimension's summed contribution ``D_d``: the real
+      points are ``-k * D_d`` with ``k = points_per_margin(...)``. For a sigmoid (Platt)
+      calibrator the score is linear in the margin, so this is the exact linear
+      decomposition ``-factor * a * D_d`` (the same ``k`` for everyone, and points are
+      comparable across people). For an isotonic calibrator the score is a non-linear
+      (piecewise) function of the margin, so there is no exact per-feature decomposition;
+      ``k`` is the person's secant slope, which allocates the exact total proportionally.
+      Since calibrators are non-decreasing, ``k >= 0``: a dimension whose contributions
+      raised the margin (PD) gets negative points. If the total contribution is ~0
+      (``|sum| < 1e-6`` log-odds) the secant is replaced by the local slope around the
+      bias, so offsetting dimensions still show as opposite points (0 where the isotonic
+      curve is flat), and the rounding difference (at most 1 point) goes to the dimension
+      with the largest ``|D_d|`` (ties in the fractional parts are broken that way).
+    - Integer rounding by largest remainder: the real points are floored and the missing
+      units go to the largest fractional parts, so ``base + points.sum(axis=1)`` equals
+      ``rint(raw_score(pd))`` exactly, as integers, and each dimension ends on the floor or
+      ceiling of its real points.
+
+    Exactness: ``rint(raw_score(pd))`` is exactly the displayed score
+    (``ScoreScale.score``) whenever that score is not clipped, provided the displayed score
+    was computed from the same margin, ``contrib.sum(axis=1) + bias`` (as
+    :func:`explain` does). (A margin from ``Booster.predict(raw_score=True)``
+    differs by float rounding only, ~1e-15, which changes the integer score only if its
+    raw score lies that close to a half-integer.)
+
+    Clipped scores: when the score is clipped to 350 or 950 the points still describe the
+    unclipped score: ``base + points.sum()`` is the unclipped rounded score (e.g. 981 for
+    a displayed 950, or 312 for a displayed 350). Points thus keep their meaning (and the
+    comparison between people); a display can say "capped at 950".
+
+    Args:
+        contrib: Contributions (n, f) from :func:`contributions`.
+        bias: The bias (n,) (or a scalar) from :func:`contributions`.
+        feature_dimensions: Dimension value of each of the f features (``Dimension`` or str).
+        calibrator: The fitted calibrator of the model.
+        scale: The score scale.
+
+    Returns:
+        ``(base_points (n,), points (n, 5))`` as int64, columns in :data:`DIMENSIONS` order.
+    """
+    _, _, base, points, _ = _decompose(
+        np.asarray(contrib, dtype=np.float64),
+        np.asarray(bias, dtype=np.float64),
+        feature_dimensions,
+        calibrator,
+        scale,
+    )
+    return base, points
+
+
+# --------------------------------------------------------------------------- reason text
+
+
+@dataclass(frozen=True)
+class _Template:
+    """Sentence for a feature value. Fields: {v} value formatted by unit, {w} window days,
+    {s} plural "s" (count-like units), {pp} |value| in percentage points, {hl} higher/lower.
+    ``zero`` is used when the value is 0, ``missing`` when it is NaN."""
+
+    text: str
+    missing: str
+    zero: str | None = None
+
+
+_T = _Template
+_SEVERE = f"{SEVERE_DPD} or more days late"
+
+#: Templates by feature name (fixed features) or stem (windowed ``<stem>_<w>d`` features).
+_WINDOWED_TEMPLATES: dict[str, _Template] = {
+    "n_repayments": _T(
+        "{v} repayment{s} in the last {w} days", "", "No repayments in the last {w} days"
+    ),
+    "n_late": _T(
+        "{v} late repayment{s} in the last {w} days",
+        "",
+        "No late repayments in the last {w} days",
+    ),
+    "n_late_30p": _T(
+        f"{{v}} repayment{{s}} {_SEVERE} in the last {{w}} days",
+        "",
+        f"No repayments {_SEVERE} in the last {{w}} days",
+    ),
+    "n_purchases": _T(
+        "{v} purchase{s} in the last {w} days", "", "No purchases in the last {w} days"
+    ),
+    "spend": _T(
+        "{v} spent on purchases in the last {w} days", "", "No purchases in the last {w} days"
+    ),
+}
+_FIXED_TEMPLATES: dict[str, _Template] = {
+    # credit history
+    "ontime_rate_365d": _T(
+        "{v} of your repayments in the last 365 days were on time",
+        "No repayments in the last 365 days",
+    ),
+    "late_rate_trend": _T(
+        "Share of late repayments is {pp} percentage points {hl} in the last 90 days than "
+        "over the last 365 days",
+        "Not enough repayment history to compare recent late payments",
+        "Share of late repayments is the same in the last 90 days as over the last 365 days",
+    ),
+    "worst_dpd_90d": _T(
+        "A repayment was {v} late in the last 90 days",
+        "No repayments in the last 90 days",
+        "No late repayments in the last 90 days",
+    ),
+    "worst_dpd_365d": _T(
+        "A repayment was {v} late in the last 365 days",
+        "No repayments in the last 365 days",
+        "No late repayments in the last 365 days",
+    ),
+    "days_since_last_late": _T(
+        "Your last late repayment was {v} ago",
+        "No late repayment on record",
+        "A repayment was late today",
+    ),
+    "credit_history_months": _T(
+        "Your credit history is {v} long",
+        "No credit history on record",
+        "Your credit history is less than a month long",
+    ),
+    "repaid_to_due_365d": _T(
+        "You repaid {v} of the amounts due in the last 365 days",
+        "No repayments were due in the last 365 days",
+    ),
+    "current_dpd": _T(
+        "Your latest statement shows a payment {v} overdue",
+        "No credit account in current use",
+        "Your latest statement shows no overdue payment",
+    ),
+    "n_delinquent_statements_365d": _T(
+        "{v} statement{s} showed an overdue balance in the last 365 days",
+        "No statements in the last 365 days",
+        "No statements showed an overdue balance in the last 365 days",
+    ),
+    "n_current_accounts": _T(
+        "{v} credit account{s} in current use",
+        "No credit account in current use",
+        "No credit account in current use",
+    ),
+    "utilisation_latest": _T("Credit use is {v} of your limit", "No recent credit statement"),
+    "utilisation_mean_90d": _T(
+        "Credit use averaged {v} of your limit in the last 90 days",
+        "No credit statements in the last 90 days",
+    ),
+    "utilisation_mean_365d": _T(
+        "Credit use averaged {v} of your limit in the last 365 days",
+        "No credit statements in the last 365 days",
+    ),
+    "utilisation_max_365d": _T(
+        "Credit use reached {v} of your limit in the last 365 days",
+        "No credit statements in the last 365 days",
+    ),
+    "utilisation_trend": _T(
+        "Credit use is {pp} percentage points {hl} in the last 90 days than over the last 365 days",
+        "Not enough statements to compare recent credit use",
+        "Credit use is the same in the last 90 days as over the last 365 days",
+    ),
+    # fulfilment capacity
+    "declared_income": _T("Declared monthly income is {v}", "Monthly income not provided"),
+    "verified_income": _T("Verified monthly income is {v}", "Income not verified"),
+    "income_verified": _T("Income is verified", "Income not verified", "Income is not verified"),
+    "income_verified_ratio": _T(
+        "Verified income is {v} of the declared income", "Income not verified"
+    ),
+    "employment_years": _T("In your current job for {v}", "Employment not provided"),
+    "credit_limit": _T(
+        "Total credit limit on current accounts is {v}",
+        "No credit account in current use",
+        "No credit limit on current accounts",
+    ),
+    "balance_to_income": _T(
+        "Balance owed is {v} times your monthly income",
+        "Balance relative to income unknown (income not provided)",
+        "No balance owed on current accounts",
+    ),
+    "spend_to_income_90d": _T(
+        "Monthly spending in the last 90 days is {v} times your monthly income",
+        "Spending relative to income unknown (income not provided)",
+        "No spending in the last 90 days",
+    ),
+    "n_utility_payments_365d": _T(
+        "{v} utility bill{s} paid through the platform in the last 365 days",
+        "",
+        "No utility bills paid through the platform in the last 365 days",
+    ),
+    "utility_months_12m": _T(
+        "Utility bills paid in {v} of the last 12 months",
+        "",
+        "No utility bills paid in the last 12 months",
+    ),
+    "n_phone_topups_365d": _T(
+        "{v} phone top-up{s} in the last 365 days", "", "No phone top-ups in the last 365 days"
+    ),
+    "topup_months_12m": _T(
+        "Phone topped up in {v} of the last 12 months",
+        "",
+        "No phone top-ups in the last 12 months",
+    ),
+    "topup_mean_amount_365d": _T(
+        "Average phone top-up of {v} in the last 365 days",
+        "No phone top-ups in the last 365 days",
+    ),
+    # behaviour preferences
+    "mean_purchase_amount_365d": _T(
+        "Average purchase of {v} in the last 365 days", "No purchases in the last 365 days"
+    ),
+    "spend_trend": _T(
+        "Daily spending in the last 90 days is {v} times that over the last 365 days",
+        "No purchases in the last 365 days",
+    ),
+    "receipt_confirm_rate_365d": _T(
+        "You confirmed receipt of {v} of your orders in the last 365 days",
+        "No orders in the last 365 days",
+    ),
+    "return_rate_365d": _T(
+        "{v} of your orders were returned in the last 365 days",
+        "No orders in the last 365 days",
+    ),
+    "review_rate_365d": _T(
+        "You reviewed {v} of your orders in the last 365 days", "No orders in the last 365 days"
+    ),
+    "category_diversity_365d": _T(
+        "Purchases in {v} different categor{ies} in the last 365 days",
+        "",
+        "No purchases in the last 365 days",
+    ),
+    "gaming_luxury_share_365d": _T(
+        "{v} of your spending went to gaming and luxury in the last 365 days",
+        "No purchases in the last 365 days",
+    ),
+    "days_since_last_purchase": _T(
+        "Your last purchase was {v} ago", "No purchases on record", "Your last purchase was today"
+    ),
+    # identity traits
+    "identity_verified": _T(
+        "Identity is verified", "Identity verification not provided", "Identity is not verified"
+    ),
+    "profile_completeness": _T("Your profile is {v} complete", "Profile not filled in"),
+    "education_level": _T("Education level: {v}", "Education not provided"),
+    "occupation_stability": _T("Occupation: {v}", "Occupation not provided"),
+    "platform_months": _T(
+        "Member of the platform for {v}",
+        "Platform membership date not provided",
+        "Member of the platform for less than a month",
+    ),
+    "n_address_changes_365d": _T(
+        "{v} address change{s} in the last 365 days",
+        "",
+        "No address changes in the last 365 days",
+    ),
+    "days_since_address_change": _T(
+        "Your last address change was {v} ago",
+        "No address change on record",
+        "Your address changed today",
+    ),
+    "n_profile_updates_365d": _T(
+        "{v} profile update{s} in the last 365 days",
+        "",
+        "No profile updates in the last 365 days",
+    ),
+    # social connections
+    "n_contacts": _T("{v} contact{s}", "", "No contacts"),
+    "n_contacts_known": _T(
+        "{v} contact{s} known to the platform", "", "No contacts known to the platform"
+    ),
+    "contacts_late30_share_365d": _T(
+        f"{{v}} of your known contacts had a repayment {_SEVERE} in the last 365 days",
+        "No contacts known to the platform",
+    ),
+    "contacts_late30_mean_365d": _T(
+        f"Your known contacts had {{v}} repayment{{s}} {_SEVERE} each, on average, in the "
+        "last 365 days",
+        "No contacts known to the platform",
+    ),
+    "contacts_verified_share": _T(
+        "{v} of your known contacts have a verified identity",
+        "No contacts known to the platform",
+    ),
+}
+del _T
+
+#: Words for ordinal codes (``features.OCCUPATION_STABILITY`` and ``EDUCATION_LEVELS``).
+_LEVEL_WORDS: dict[str, tuple[str, ...]] = {
+    "occupation_stability": (
+        "unemployed",
+        "irregular work (gig work, student or other)",
+        "self-employed",
+        "salaried or retired",
+        "civil servant",
+    ),
+    "education_level": EDUCATION_LEVELS,
+}
+
+
+def _plural(n: float, word: str) -> str:
+    return f"{n:,.0f} {word}" + ("" if round(n) == 1 else "s")
+
+
+def _is_one(v: float) -> bool:
+    return abs(v - 1) < 1e-9
+
+
+def _format_value(spec: FeatureSpec, value: float) -> str:
+    """The value in the feature's unit: 3, 92%, CNY 4,500, 12 days, 1.5 years, 0.80."""
+    unit = spec.unit
+    if unit == "count":  # whole numbers, except averages such as 0.4 per contact
+        return f"{value:,.0f}" if abs(value - round(value)) < 1e-9 else f"{value:,.1f}"
+    if unit == "share":
+        return f"{100 * value:.0f}%"
+    if unit == "CNY":
+        return f"CNY {value:,.0f}"
+    if unit == "days":
+        return _plural(value, "day")
+    if unit == "months":
+        return "less than a month" if 0 < value < 0.5 else _plural(value, "month")
+    if unit == "years":
+        if value < 1:
+            return "less than a year"
+        return _plural(value, "year") if abs(value - round(value)) < 0.05 else f"{value:.1f} years"
+    if unit == "flag":
+        return "yes" if value >= 0.5 else "no"
+    if unit == "level":
+        words = _LEVEL_WORDS.get(spec.name)
+        i = round(value)
+        if words is not None and 0 <= i < len(words) and abs(value - i) < 1e-9:
+            return words[i]
+        return f"{value:g}"
+    return f"{value:.2f}"
+
+
+def _template(name: str) -> tuple[_Template | None, int | None]:
+    """The template of a feature name and its window (None for fixed features)."""
+    t = _FIXED_TEMPLATES.get(name)
+    if t is not None:
+        return t, None
+    stem, _, suffix = name.rpartition("_")
+    if stem in _WINDOWED_TEMPLATES and suffix.endswith("d") and suffix[:-1].isdigit():
+        return _WINDOWED_TEMPLATES[stem], int(suffix[:-1])
+    return None, None
+
+
+def reason_text(spec: FeatureSpec, value: float | None) -> str:
+    """A short sentence a person understands, for a feature and its value.
+
+    Uses a template for the common features (credit history, utilisation, income,
+    identity, ...) and ``"<description>: <value>"`` otherwise; values are formatted by the
+    feature's unit (count as an integer, share as a percentage, CNY as money, days/months
+    with their unit, flags as yes/no) and a missing value (None or NaN) says what is not on
+    record or not provided.
+
+    Examples: ``"3 repayments 30 or more days late in the last 90 days"``,
+    ``"Credit use is 92% of your limit"``, ``"Monthly income not provided"``.
+    """
+    missing = value is None or math.isnan(float(value))
+    template, window = _template(spec.name)
+    if template is None:
+        if missing:
+            return f"{spec.description}: not on record"
+        return f"{spec.description}: {_format_value(spec, float(value))}"
+    v = 0.0 if missing else float(value)
+    fields = {
+        "v": "" if missing else _format_value(spec, v),
+        "w": window if window is not None else "",
+        "s": "" if _is_one(v) else "s",
+        "ies": "y" if _is_one(v) else "ies",
+        "pp": f"{abs(100 * v):.0f}",
+        "hl": "higher" if v >= 0 else "lower",
+    }
+    if missing:
+        text = template.missing or template.zero or f"{spec.description}: not on record"
+    elif template.zero is not None and v == 0:
+        text = template.zero
+    else:
+        text = template.text
+    return text.format(**fields)
+
+
+# --------------------------------------------------------------------------- reasons
+
+
+def top_reasons(
+    contrib: ArrayLike,
+    X: ArrayLike,
+    feature_names: Sequence[str],
+    used: ArrayLike,
+    max_reasons: int,
+    points_per_margin: ArrayLike | None = None,
+) -> list[list[dict[str, Any]]]:
+    """The factors that lowered each person's score most (adverse-action reasons).
+
+    Per person, up to ``max_reasons`` features with a contribution > 0 (they raised the
+    PD), largest first (ties in feature order), among the features the model uses
+    (``used``, from :func:`used_features`). Each reason is a dict with ``feature``,
+    ``dimension``, ``value`` (float, or None when missing), ``contribution`` (log-odds),
+    ``text`` (:func:`reason_text`) and, when ``points_per_margin`` (n,) is given (from
+    :func:`points_per_margin`), ``points``: the score points the feature cost (< 0,
+    rounded to 0.1; for an isotonic calibrator a proportional share).
+
+    One argsort over the (n, f) matrix; Python only loops over the (n, max_reasons) output.
+    """
+    c = np.asarray(contrib, dtype=np.float64)
+    x = np.asarray(X, dtype=np.float64)
+    used_mask = np.asarray(used, dtype=bool)
+    n, f = c.shape
+    if x.shape != c.shape or used_mask.shape != (f,) or len(feature_names) != f:
+        raise ValueError(
+            f"contrib {c.shape}, X {x.shape}, used {used_mask.shape} and "
+            f"{len(feature_names)} feature names do not match"
+        )
+    if max_reasons < 0:
+        raise ValueError(f"max_reasons must be >= 0; got {max_reasons}")
+    k = min(max_reasons, f)
+    if k == 0:
+        return [[] for _ in range(n)]
+    adverse = np.where(used_mask[None, :] & (c > 0), c, -np.inf)
+    top = np.argsort(-adverse, axis=1, kind="stable")[:, :k]
+    top_c = np.take_along_axis(adverse, top, axis=1)
+    top_x = np.take_along_axis(x, top, axis=1)
+    valid = np.isfinite(top_c)
+    pts = None
+    if points_per_margin is not None:
+        ppm = np.broadcast_to(np.asarray(points_per_margin, dtype=np.float64), (n,))
+        pts = np.round(-ppm[:, None] * np.where(valid, top_c, 0.0), 1)
+    specs = {j: feature_spec(feature_names[j]) for j in np.unique(top[valid]).tolist()}
+    out: list[list[dict[str, Any]]] = []
+    for i, (cols, cs, xs, ok) in enumerate(
+        zip(top.tolist(), top_c.tolist(), top_x.tolist(), valid.tolist(), strict=True)
+    ):
+        row = []
+        for r, (j, cj, xj, good) in enumerate(zip(cols, cs, xs, ok, strict=True)):
+            if not good:
+                break
+            spec = specs[j]
+            value = None if math.isnan(xj) else xj
+            reason: dict[str, Any] = {
+                "feature": spec.name,
+                "dimension": spec.dimension.value,
+                "value": value,
+                "contribution": cj,
+                "text": reason_text(spec, value),
+            }
+            if pts is not None:
+                reason["points"] = float(pts[i, r])
+            row.append(reason)
+        out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------- all at once
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Everything an explained decision needs, consistent by construction.
+
+    ``score`` is the displayed 350-950 score, computed from ``margin`` (the sum of the
+    contributions); ``base_points + points.sum(axis=1) == unclipped_score`` exactly, and
+    ``unclipped_score == score`` wherever the score is not clipped.
+    """
+
+    margin: np.ndarray  # (n,) raw log-odds of default
+    pd: np.ndarray  # (n,) calibrated probability of default
+    score: np.ndarray  # (n,) int64, clipped to the scale
+    unclipped_score: np.ndarray  # (n,) int64, rounded but not clipped
+    base_points: np.ndarray  # (n,) int64
+    points: np.ndarray  # (n, 5) int64, columns in DIMENSIONS order
+    reasons: list[list[dict[str, Any]]]
+
+
+@functools.lru_cache(maxsize=32)
+def _feature_dimensions(feature_names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(feature_spec(n).dimension.value for n in feature_names)
+
+
+def explain(
+    booster: lgb.Booster,
+    calibrator: Calibrator,
+    scale: ScoreScale,
+    X: ArrayLike,
+    feature_names: Sequence[str],
+    max_reasons: int,
+    num_iteration: int | None = None,
+    used: ArrayLike | None = None,
+) -> Explanation:
+    """Contributions, score, dimension points and reasons for a feature matrix, in one go.
+
+    Pass ``used`` (from :func:`used_features`, computed once per model) in a service;
+    without it, it is computed here.
+    """
+    contrib, bias = contributions(booster, X, num_iteration)
+    names = tuple(feature_names)
+    margin, unclipped, base, points, k = _decompose(
+        contrib, bias, _feature_dimensions(names), calibrator, scale
+    )
+    pd_ = calibrator.predict(margin)
+    if used is None:
+        used = used_features(booster, num_iteration)
+    reasons = top_reasons(contrib, X, names, used, max_reasons, points_per_margin=k)
+    return Explanation(
+        margin=margin,
+        pd=pd_,
+        score=np.clip(unclipped, scale.min_score, scale.max_score),
+        unclipped_score=unclipped,
+        base_points=base,
+        points=points,
+        reasons=reasons,
+    )

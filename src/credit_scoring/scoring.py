@@ -1,0 +1,50 @@
+"""Batch scoring: a feature table in, decisions and rejects out (input = scored + rejected)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from credit_scoring.model import CreditModel, FeatureInputError
+
+KEY = ("person_id", "observation_date")
+
+
+def score_features(
+    model: CreditModel, table: pd.DataFrame, with_reasons: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Decide every usable row; rows that cannot be scored go to rejects with the reason.
+
+    A missing feature column is fatal (nothing could be scored); row problems are not:
+    a missing person_id, a duplicate key, or a non-numeric or infinite feature value.
+    Missing feature values (NaN) are allowed: the model treats them as 'unknown'.
+    """
+    missing = [c for c in model.feature_names if c not in table.columns]
+    if missing:
+        raise FeatureInputError(
+            f"missing {len(missing)} feature column(s): {', '.join(missing[:5])}"
+        )
+    table = table.reset_index(drop=True)
+    reason = pd.Series(pd.NA, index=table.index, dtype="string")
+    if "person_id" in table:
+        reason[table["person_id"].isna()] = "missing person_id"
+        keys = [k for k in KEY if k in table]
+        dup = table.duplicated(subset=keys, keep="first")
+        reason[dup & reason.isna()] = "duplicate " + " + ".join(keys)
+    values = table[model.feature_names].apply(pd.to_numeric, errors="coerce")
+    bad_type = values.isna() & table[model.feature_names].notna()
+    for col in bad_type.columns[bad_type.any()]:
+        rows = bad_type[col] & reason.isna()
+        reason[rows] = [f"non-numeric {col} {v!r}" for v in table.loc[rows, col]]
+    arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    inf_rows = np.isinf(arr).any(axis=1) & reason.isna().to_numpy()
+    for i in np.flatnonzero(inf_rows):
+        col = model.feature_names[int(np.flatnonzero(np.isinf(arr[i]))[0])]
+        reason[i] = f"infinite {col}"
+    ok = reason.isna().to_numpy()
+    decided = model.decide(values[ok], with_reasons=with_reasons)
+    ids = [c for c in KEY if c in table]
+    decisions = pd.concat([table.loc[ok, ids], decided], axis=1).reset_index(drop=True)
+    rejects = table.loc[~ok].assign(reason=reason[~ok]).reset_index(names="source_row")
+    rejects["source_row"] += 1
+    return decisions, rejects

@@ -1,0 +1,302 @@
+"""Reason codes and dimension points: exact to the displayed score, from the model's own
+contributions, only used features, and sentences a person understands."""
+
+from __future__ import annotations
+
+import math
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from credit_scoring.calibrate import Calibrator
+from credit_scoring.config import ScoreParams
+from credit_scoring.explain import (
+    DIMENSIONS,
+    contributions,
+    dimension_points,
+    explain,
+    points_per_margin,
+    reason_text,
+    top_reasons,
+    used_features,
+)
+from credit_scoring.features import FEATURES, feature_spec
+from credit_scoring.schemas import Dimension
+from credit_scoring.scorecard import ScoreScale
+
+SCALE = ScoreScale.from_params(ScoreParams())
+# Registry features across all five dimensions; the last one is constant, so never used.
+NAMES = [
+    "n_late_30p_90d",
+    "utilisation_latest",
+    "ontime_rate_365d",
+    "verified_income",
+    "declared_income",
+    "review_rate_365d",
+    "spend_365d",
+    "identity_verified",
+    "profile_completeness",
+    "contacts_late30_share_365d",
+    "n_contacts",
+    "n_profile_updates_365d",
+]
+UNUSED = NAMES.index("n_profile_updates_365d")
+LATE = NAMES.index("n_late_30p_90d")
+DIMS = [feature_spec(n).dimension for n in NAMES]
+CH = DIMENSIONS.index(Dimension.CREDIT_HISTORY)
+
+
+def _world(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic people whose default risk depends on the features (with some NaN)."""
+    X = np.column_stack(
+        [
+            rng.poisson(0.4, n),
+            rng.uniform(0, 1.2, n),
+            rng.uniform(0.5, 1, n),
+            np.where(rng.random(n) < 0.5, np.nan, rng.lognormal(8.5, 0.5, n)),
+            rng.lognormal(8.5, 0.6, n),
+            rng.uniform(0, 1, n),
+            rng.lognormal(9, 1, n),
+            rng.integers(0, 2, n),
+            rng.uniform(0, 1, n),
+            np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0, 0.5, n)),
+            rng.poisson(4, n),
+            np.zeros(n),
+        ]
+    ).astype(np.float64)
+    z = (
+        -3.2
+        + 1.2 * X[:, 0]
+        + 1.5 * X[:, 1]
+        - 2.0 * (X[:, 2] - 0.75)
+        - 0.5 * np.nan_to_num(np.log(X[:, 3]) - 8.5)
+        - 0.5 * X[:, 5]
+        - 0.4 * X[:, 7]
+        + 2.0 * np.nan_to_num(X[:, 9])
+    )
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.float64)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A small binary booster, its test rows and both kinds of calibrator."""
+    rng = np.random.default_rng(11)
+    X_train, y_train = _world(rng, 4_000)
+    X_cal, y_cal = _world(rng, 4_000)
+    X_test, _ = _world(rng, 1_500)
+    params = {
+        "objective": "binary",
+        "num_leaves": 7,
+        "learning_rate": 0.1,
+        "min_data_in_leaf": 40,
+        "num_threads": 1,
+        "deterministic": True,
+        "seed": 1,
+        "verbosity": -1,
+    }
+    booster = lgb.train(params, lgb.Dataset(X_train, y_train), num_boost_round=60)
+    margin_cal = booster.predict(X_cal, raw_score=True)
+    calibrators = {m: Calibrator(m).fit(margin_cal, y_cal) for m in ("sigmoid", "isotonic")}
+    return booster, X_test, calibrators
+
+
+def test_contributions_sum_to_the_raw_margin(model):
+    booster, X, _ = model
+    for n_iter in (None, 25):
+        contrib, bias = contributions(booster, X, n_iter)
+        margin = booster.predict(X, raw_score=True, num_iteration=n_iter)
+        assert contrib.shape == X.shape, "one contribution per feature"
+        assert np.allclose(bias + contrib.sum(axis=1), margin, rtol=0, atol=1e-10), (
+            f"bias + contributions must be the raw margin (num_iteration={n_iter})"
+        )
+        assert np.all(bias == bias[0]), "the bias (expected value) is the same for everyone"
+    one, _ = contributions(booster, X[:1])
+    assert np.allclose(one, contributions(booster, X)[0][:1], atol=1e-12), (
+        "a single row (one thread) gives the same contributions as a batch"
+    )
+
+
+def test_contributions_refuse_a_matrix_of_the_wrong_width(model):
+    booster, X, _ = model
+    with pytest.raises(ValueError, match="must be a 2-d matrix with 12 columns"):
+        contributions(booster, X[:, :5])
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_base_plus_dimension_points_is_exactly_the_displayed_score(model, method):
+    """For every unclipped person: base + 5 integer points == the score shown to them."""
+    booster, X, calibrators = model
+    cal = calibrators[method]
+    contrib, bias = contributions(booster, X)
+    base, points = dimension_points(contrib, bias, DIMS, cal, SCALE)
+    displayed = SCALE.score(cal.predict(booster.predict(X, raw_score=True)))
+    unclipped = (displayed > SCALE.min_score) & (displayed < SCALE.max_score)
+    assert unclipped.mean() > 0.9, "the fixture must have mostly unclipped scores"
+    assert points.shape == (len(X), 5) and points.dtype.kind == "i", "integer points, 5 dims"
+    total = base + points.sum(axis=1)
+    wrong = np.flatnonzero(unclipped & (total != displayed))
+    assert wrong.size == 0, f"{wrong.size} people's points do not add up, e.g. row {wrong[:3]}"
+    expected_base = np.rint(SCALE.raw_score(cal.predict(bias[:1])))[0]
+    assert np.all(base == expected_base), "base = score of the average person (margin = bias)"
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_a_dimension_that_raised_the_pd_never_gets_positive_points(model, method):
+    booster, X, calibrators = model
+    contrib, bias = contributions(booster, X)
+    _, points = dimension_points(contrib, bias, DIMS, calibrators[method], SCALE)
+    by_dim = np.column_stack([contrib[:, [d == dim for d in DIMS]].sum(1) for dim in DIMENSIONS])
+    assert not np.any((by_dim > 0) & (points > 0)), "a risk-raising dimension gained points"
+    assert not np.any((by_dim < 0) & (points < 0)), "a risk-lowering dimension lost points"
+
+
+def test_sigmoid_points_are_the_exact_linear_decomposition(model):
+    """Platt: score = offset - factor*(a*m + b), so real points = -factor * a * D_d."""
+    booster, X, calibrators = model
+    cal = calibrators["sigmoid"]
+    contrib, bias = contributions(booster, X)
+    _, points = dimension_points(contrib, bias, DIMS, cal, SCALE)
+    by_dim = np.column_stack([contrib[:, [d == dim for d in DIMS]].sum(1) for dim in DIMENSIONS])
+    real = -SCALE.factor * cal.coef_ * by_dim
+    assert np.all((points == np.floor(real)) | (points == np.ceil(real))), (
+        "each integer point must be the floor or ceiling of the exact linear share"
+    )
+    k = points_per_margin(bias, by_dim.sum(1), cal, SCALE)
+    assert np.allclose(k, SCALE.factor * cal.coef_), "sigmoid: same points per log-odds for all"
+
+
+def test_more_late_payment_contribution_means_fewer_credit_history_points(model):
+    """Raising only the late-payment feature's contribution lowers credit-history points."""
+    _, _, calibrators = model
+    cal = calibrators["sigmoid"]
+    rng = np.random.default_rng(5)
+    contrib = rng.normal(0, 0.2, (200, len(NAMES)))
+    contrib[:, UNUSED] = 0.0
+    raised = contrib.copy()
+    raised[:, LATE] += 0.5
+    bias = np.full(200, -3.0)
+    _, before = dimension_points(contrib, bias, DIMS, cal, SCALE)
+    _, after = dimension_points(raised, bias, DIMS, cal, SCALE)
+    assert np.all(after[:, CH] < before[:, CH]), "credit-history points must fall"
+    others = np.delete(np.arange(5), CH)
+    assert np.all(np.abs(after[:, others] - before[:, others]) <= 1), (
+        "other dimensions move at most by one rounding unit"
+    )
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_offsetting_or_zero_contributions_keep_the_sum_exact(model, method):
+    """Total contribution 0: the score is the base; rows that cancel out still add up."""
+    _, _, calibrators = model
+    cal = calibrators[method]
+    contrib = np.zeros((3, len(NAMES)))
+    contrib[1, [LATE, NAMES.index("verified_income")]] = [0.4, -0.4]
+    contrib[2, LATE] = 1e-9
+    bias = np.full(3, -2.9)
+    base, points = dimension_points(contrib, bias, DIMS, cal, SCALE)
+    score = np.rint(SCALE.raw_score(cal.predict(bias + contrib.sum(1))))
+    assert np.array_equal(base + points.sum(1), score), "points must add up to the score"
+    assert np.all(points[0] == 0), "nobody's contributions -> no points"
+    fc = DIMENSIONS.index(Dimension.FULFILMENT_CAPACITY)
+    assert points[1, CH] <= 0 <= points[1, fc], "offsetting contributions: opposite signs"
+    if method == "sigmoid":  # linear: the offsetting parts are visible (isotonic may be flat)
+        assert points[1, CH] < 0 < points[1, fc], "offsetting contributions show as points"
+
+
+def test_clipped_scores_keep_points_of_the_unclipped_score(model):
+    booster, X, calibrators = model
+    cal = calibrators["sigmoid"]
+    contrib = np.zeros((2, len(NAMES)))
+    contrib[0, LATE] = 8.0  # far below 350
+    contrib[1, NAMES.index("ontime_rate_365d")] = -8.0  # far above 950
+    bias = np.full(2, contributions(booster, X[:1])[1][0])
+    base, points = dimension_points(contrib, bias, DIMS, cal, SCALE)
+    raw = np.rint(SCALE.raw_score(cal.predict(bias + contrib.sum(1))))
+    displayed = SCALE.score(cal.predict(bias + contrib.sum(1)))
+    assert displayed.tolist() == [350, 950], "the fixture must reach both clip edges"
+    assert np.array_equal(base + points.sum(1), raw), "points describe the unclipped score"
+
+
+def test_reasons_are_used_features_that_raised_the_risk_largest_first(model):
+    booster, X, _ = model
+    contrib, _ = contributions(booster, X)
+    used = used_features(booster)
+    assert not used[UNUSED] and used[LATE], "the constant feature is unused, lates are used"
+    reasons = top_reasons(contrib, X, NAMES, used, 3)
+    assert len(reasons) == len(X), "one list per person"
+    for i, row in enumerate(reasons):
+        assert len(row) <= 3, "at most max_reasons"
+        cs = [r["contribution"] for r in row]
+        assert cs == sorted(cs, reverse=True), f"row {i}: reasons must be largest first"
+        expected = sorted((c for c, u in zip(contrib[i], used, strict=True) if u and c > 0))
+        assert cs == expected[::-1][:3], f"row {i}: not the top used positive contributions"
+        for r in row:
+            j = NAMES.index(r["feature"])
+            assert r["dimension"] == DIMS[j].value, "dimension from the registry"
+            value = X[i, j]
+            assert r["value"] == (None if math.isnan(value) else value), "the person's value"
+            assert r["text"] == reason_text(feature_spec(r["feature"]), r["value"]), "text"
+
+
+def test_reasons_skip_unused_features_and_features_that_lowered_the_risk():
+    contrib = np.array([[0.9, -0.5, 0.2, 0.0, 0.1]])
+    X = np.ones((1, 5))
+    names = NAMES[:5]
+    used = np.array([False, True, True, True, True])
+    got = top_reasons(contrib, X, names, used, 4, points_per_margin=np.array([50.0]))
+    assert [r["feature"] for r in got[0]] == [names[2], names[4]], "used, contrib > 0 only"
+    assert [r["points"] for r in got[0]] == [-10.0, -5.0], "points = -k * contribution"
+    assert top_reasons(contrib, X, names, used, 0) == [[]], "max_reasons 0 -> no reasons"
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_explain_gives_the_standard_score_and_consistent_parts(model, method):
+    booster, X, calibrators = model
+    cal = calibrators[method]
+    e = explain(booster, cal, SCALE, X, NAMES, max_reasons=4)
+    standard = SCALE.score(cal.predict(booster.predict(X, raw_score=True)))
+    assert np.array_equal(e.score, standard), "explained score == the model's usual score"
+    assert np.array_equal(e.base_points + e.points.sum(1), e.unclipped_score), "exact parts"
+    assert all(r["points"] <= 0 for row in e.reasons for r in row), "reasons cost points"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "text"),
+    [
+        ("n_late_30p_90d", 3.0, "3 repayments 30 or more days late in the last 90 days"),
+        ("n_late_30p_90d", 1.0, "1 repayment 30 or more days late in the last 90 days"),
+        ("n_late_60d", 2.0, "2 late repayments in the last 60 days"),
+        ("utilisation_latest", 0.92, "Credit use is 92% of your limit"),
+        ("verified_income", 4500.0, "Verified monthly income is CNY 4,500"),
+        ("verified_income", math.nan, "Income not verified"),
+        ("declared_income", None, "Monthly income not provided"),
+        ("worst_dpd_90d", 45.0, "A repayment was 45 days late in the last 90 days"),
+        ("days_since_last_late", 1.0, "Your last late repayment was 1 day ago"),
+        ("days_since_last_late", math.nan, "No late repayment on record"),
+        ("identity_verified", 0.0, "Identity is not verified"),
+        ("education_level", 1.0, "Education level: secondary"),
+        ("employment_years", 0.5, "In your current job for less than a year"),
+        ("contacts_late30_mean_365d", 0.4, "Your known contacts had 0.4 repayments 30 or more"),
+        (
+            "spend_cv_12m",
+            1.25,
+            "Month-to-month variation of spending over the last 12 months: 1.25",
+        ),
+        ("spend_cv_12m", math.nan, "Month-to-month variation of spending over the last 12 months"),
+    ],
+)
+def test_reason_text_formats_units_sensibly(name, value, text):
+    got = reason_text(feature_spec(name), value)
+    assert got.startswith(text), f"{name}={value}: {got!r}"
+
+
+def test_every_feature_reads_without_placeholders_for_any_value():
+    for spec in FEATURES:
+        for value in (0.0, 1.0, 0.37, 12.0, math.nan):
+            got = reason_text(spec, value)
+            assert got and not got[0].islower(), f"{spec.name}={value}: {got!r}"
+            assert not any(bad in got for bad in ("{", "}", "nan", "None")), (
+                f"{spec.name}={value}: {got!r}"
+            )
