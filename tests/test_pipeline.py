@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{cwd / 'mlflow.db'}"
+    env["BENTOML_HOME"] = str(cwd / "bentoml")
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, (
         f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -40,6 +41,8 @@ def project(tmp_path_factory) -> Path:
     """A copy of the project's pipeline with a small world, after one `dvc repro`."""
     root = tmp_path_factory.mktemp("project")
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    shutil.copy(REPO / "bentofile.yaml", root / "bentofile.yaml")
+    shutil.copytree(REPO / "requirements", root / "requirements")
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["base"]["observation_date"] = str(params["base"]["observation_date"])
@@ -74,6 +77,7 @@ def test_repro_writes_every_stage_output(project):
         "reports/plots/limit_distribution.png",
         "models_deploy/credit_model/bundle.json",
         "data/scores/decisions.parquet",
+        "reports/package.json",
     ]:
         assert (project / rel).exists(), f"dvc repro did not produce {rel}"
 
@@ -159,3 +163,20 @@ def test_gate_refuses_when_params_demand_more_and_champion_stays(project):
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     assert str(client.get_model_version_by_alias("credit-scoring", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("credit-scoring", "challenger").version) == "2"
+
+
+def test_package_puts_the_champion_into_the_bentoml_store_and_builds_a_bento(project):
+    """`package` (after register) imports the champion's bundle with its registry labels."""
+    summary = json.loads((project / "reports/package.json").read_text())
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    champ = client.get_model_version_by_alias("credit-scoring", "champion")
+    assert summary["bentoml model"].startswith("credit-scoring:")
+    assert summary["bento"].startswith("credit_scoring:")
+    version = summary["bentoml model"].split(":")[1]
+    folder = project / "bentoml" / "models" / "credit-scoring" / version
+    info = json.loads((folder / "serve_info.json").read_text())
+    assert info["alias"] == "champion" and info["model_version"] == str(champ.version)
+    assert info["run_id"] == champ.run_id
+    auc = client.get_run(champ.run_id).data.metrics["test_auc"]
+    assert info["test_metrics"]["auc"] == pytest.approx(auc)
+    assert (folder / "booster.txt").is_file() and (folder / "bundle.json").is_file()

@@ -201,14 +201,6 @@ def features(params: ParamsOption = Path("params.yaml")) -> None:
     )
 
 
-def _xy(df, names):
-    import numpy as np
-
-    return df[names].to_numpy(dtype=np.float64, na_value=np.nan), df["default_12m"].to_numpy(
-        dtype=np.int8
-    )
-
-
 @app.command()
 def train(params: ParamsOption = Path("params.yaml")) -> None:
     """Train LightGBM out of time with monotone constraints, calibrate it, fit the WoE baseline.
@@ -226,7 +218,13 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
     from credit_scoring.io import write_json, write_parquet
     from credit_scoring.model import CreditModel
     from credit_scoring.split import out_of_time_split
-    from credit_scoring.train import predict_margin, train_lightgbm, tune_lightgbm
+    from credit_scoring.train import (
+        feature_matrix,
+        labels,
+        predict_margin,
+        train_lightgbm,
+        tune_lightgbm,
+    )
 
     p = _load(params)
     out = Path(p.train.output_dir)
@@ -249,7 +247,7 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
         trained = train_lightgbm(
             split.train, split.validation, names, constraints, train_params, p.base.seed
         )
-        x_cal, y_cal = _xy(split.calibration, names)
+        x_cal, y_cal = feature_matrix(split.calibration, names), labels(split.calibration)
         calibrator, cal_report = choose_calibrator(
             predict_margin(trained.booster, x_cal),
             y_cal,
@@ -257,7 +255,7 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
             p.calibrate.ece_bins,
             p.base.seed,
         )
-        _, y_tr = _xy(split.train, names)
+        y_tr = labels(split.train)
         baseline = WoEScorecard(
             max_bins=p.train.baseline_max_bins, C=p.train.baseline_C, random_state=p.base.seed
         ).fit(split.train[names], y_tr)
@@ -279,7 +277,7 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
         preds = []
         for slice_name in ("train", "validation", "calibration", "test"):
             df = getattr(split, slice_name)
-            x, y = _xy(df, names)
+            x, y = feature_matrix(df, names), labels(df).astype(np.int8)
             margin = predict_margin(trained.booster, x)
             preds.append(
                 pd.DataFrame(
@@ -663,6 +661,42 @@ def register(params: ParamsOption = Path("params.yaml")) -> None:
             },
         )
     )
+
+
+@app.command()
+def package(
+    params: ParamsOption = Path("params.yaml"),
+    build: Annotated[
+        bool | None,
+        typer.Option(help="Build the Bento after importing the model (default: serve.build)."),
+    ] = None,
+) -> None:
+    """Put the registry's champion into the BentoML model store and build the Bento.
+
+    Downloads the model behind the `serve.alias` alias (default `champion`) from the MLflow
+    registry, imports its plain-file bundle into the BentoML model store (BENTOML_HOME or
+    `serve.bentoml_home`) labelled with the registry version and test metrics, and builds
+    the Bento from bentofile.yaml. Serve it with
+    `bentoml serve credit_scoring.service:CreditScoring`.
+    """
+    from credit_scoring import bento
+    from credit_scoring.io import write_json
+
+    p = _load(params)
+    bento.use_bentoml_home(p.serve.bentoml_home)
+    with _stage("package"):
+        try:
+            summary = bento.package_champion(
+                p.mlflow,
+                p.serve.alias,
+                p.serve.max_batch,
+                Path.cwd(),
+                p.serve.build if build is None else build,
+            )
+        except bento.NoChampionError as err:
+            raise StageError(str(err)) from None
+        write_json(summary, Path("reports") / "package.json")
+    console.print(_summary_table("package", summary))
 
 
 if __name__ == "__main__":  # pragma: no cover

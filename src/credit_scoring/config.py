@@ -292,6 +292,21 @@ class MlflowParams(_Section):
     model_name: str = "credit-scoring"
 
 
+class ServeParams(_Section):
+    """The BentoML service and its packaging (`credit-scoring package`)."""
+
+    max_batch: int = Field(
+        1000, ge=1, le=100_000, description="Most people one /score_batch call may carry."
+    )
+    bentoml_home: str | None = Field(
+        None,
+        description="BentoML home (model and bento stores); env BENTOML_HOME overrides; "
+        "empty means BentoML's default (~/bentoml).",
+    )
+    alias: str = Field("champion", description="Registry alias of the MLflow model to package.")
+    build: bool = Field(True, description="Also build the Bento from bentofile.yaml.")
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -307,6 +322,7 @@ class Params(_Section):
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     gate: GateParams = Field(default_factory=GateParams)
     mlflow: MlflowParams = Field(default_factory=MlflowParams)
+    serve: ServeParams = Field(default_factory=ServeParams)
 
 
 def _format_error(err: ValidationError, source: str) -> str:

@@ -1,0 +1,72 @@
+"""BentoML service: the credit decision over HTTP (thin; the logic is in ``serving``).
+
+Serve it with ``bentoml serve credit_scoring.service:CreditScoring`` after
+``credit-scoring package`` has put the registry's champion into the BentoML model store.
+The model is loaded once per worker, in ``__init__``, from the BentoML model store;
+nothing is read from MLflow per request. BentoML's /healthz, /livez, /readyz and
+/metrics stay available; invalid requests get a 400 naming the field.
+"""
+
+from __future__ import annotations
+
+import bentoml
+from starlette.responses import JSONResponse
+
+from credit_scoring.serving import (
+    BENTO_MODEL_NAME,
+    BatchDecisions,
+    BatchRequest,
+    BatchTooLargeError,
+    Decision,
+    EventsRequest,
+    ModelInfo,
+    Scorer,
+    ScoreRequest,
+)
+from credit_scoring.telemetry import disable_telemetry
+
+
+@bentoml.service(
+    name="credit_scoring",
+    traffic={"timeout": 30},
+    labels={"project": "credit-scoring"},
+)
+class CreditScoring:
+    """Score, band, limit, tiers and reasons for one person, a batch, or raw behaviour."""
+
+    bento_model = bentoml.models.BentoModel(f"{BENTO_MODEL_NAME}:latest")
+
+    def __init__(self) -> None:
+        disable_telemetry()
+        self.scorer = Scorer.load(self.bento_model.path)
+
+    @bentoml.api(route="/score")
+    def score(self, request: ScoreRequest, /) -> Decision:
+        """One person's features -> the full decision."""
+        return Decision(**self.scorer.score(request.features.model_dump(), request.with_reasons))
+
+    @bentoml.api(route="/score_batch")
+    def score_batch(self, request: BatchRequest, /) -> BatchDecisions:
+        """Up to `max_batch` people's features -> their decisions, in order (413 if more)."""
+        try:
+            rows = self.scorer.score_batch(
+                [p.model_dump() for p in request.people], request.with_reasons
+            )
+        except BatchTooLargeError as err:
+            return JSONResponse(  # type: ignore[return-value]
+                {"error": str(err), "detail": [{"loc": ["people"], "msg": str(err)}]},
+                status_code=413,
+            )
+        return BatchDecisions(
+            decisions=[Decision(**r) for r in rows], model_version=self.scorer.version
+        )
+
+    @bentoml.api(route="/score_events")
+    def score_events(self, request: EventsRequest, /) -> Decision:
+        """One person's profile, events and contacts -> features (pipeline code) -> decision."""
+        return Decision(**self.scorer.score_events(request))
+
+    @bentoml.api(route="/model")
+    def model(self) -> ModelInfo:
+        """The model being served: name, version, alias, features, test metrics."""
+        return ModelInfo(**self.scorer.model_info())

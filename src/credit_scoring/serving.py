@@ -1,0 +1,706 @@
+"""The online scoring contract: typed requests and responses, and the one scorer behind them.
+
+Everything the BentoML service (:mod:`credit_scoring.service`) does lives here, so the
+service stays a thin shell and the same code can be tested in-process:
+
+- request models (pydantic, ``extra="forbid"``, no NaN/inf, bounded values) with a
+  description and a working example on every field; the feature model is generated from
+  the feature registry (:data:`credit_scoring.features.FEATURES`), so every feature is a
+  documented optional float;
+- :class:`Scorer`: a :class:`~credit_scoring.model.CreditModel` plus what the service
+  reports about it (registry name, version, alias, test metrics). One person's raw
+  behaviour is turned into features by the pipeline's own :func:`compute_features` on a
+  one-person :class:`~credit_scoring.schemas.BehaviourData` built with
+  :func:`~credit_scoring.schemas.conform`, so online and batch scoring cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    model_serializer,
+    model_validator,
+)
+
+from credit_scoring import schemas
+from credit_scoring.features import (
+    DEFAULT_WINDOWS,
+    FEATURES,
+    SEVERE_DPD,
+    compute_features,
+    feature_spec,
+)
+from credit_scoring.model import DIMENSIONS, POINT_COLUMNS, CreditModel
+
+BENTO_MODEL_NAME = "credit-scoring"
+SERVE_INFO_FILE = "serve_info.json"
+DEFAULT_MAX_BATCH = 1000
+MAX_EVENTS = 100_000
+MAX_CONTACTS = 5_000
+_MAX_VALUE = 1e10  # no feature is anywhere near this; larger values are input errors
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class BatchTooLargeError(ValueError):
+    """A batch call carries more people than the service accepts."""
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _feature_bounds(name: str, unit: str) -> dict[str, float]:
+    """Value bounds of a feature: trends (differences) may be negative, the rest not."""
+    lower = -_MAX_VALUE if name.endswith("_trend") else 0.0
+    upper = 1.0 if unit == "flag" else _MAX_VALUE
+    return {"ge": lower, "le": upper}
+
+
+_EXAMPLE_FEATURES: dict[str, float] = {
+    "n_repayments_365d": 12.0,
+    "n_late_365d": 1.0,
+    "ontime_rate_365d": 0.92,
+    "worst_dpd_365d": 5.0,
+    "credit_history_months": 24.0,
+    "utilisation_latest": 0.35,
+    "declared_income": 8000.0,
+    "verified_income": 7500.0,
+    "income_verified": 1.0,
+    "identity_verified": 1.0,
+    "profile_completeness": 0.8,
+    "n_contacts": 5.0,
+    "n_contacts_known": 4.0,
+    "contacts_late30_share_365d": 0.0,
+}
+
+
+def _features_model() -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for spec in FEATURES:
+        unit = f" ({spec.unit})" if spec.unit else ""
+        example = _EXAMPLE_FEATURES.get(spec.name, 1.0)
+        fields[spec.name] = (
+            float | None,
+            Field(
+                None,
+                description=f"[{spec.dimension.value}] {spec.description}{unit}. "
+                "Omit or null when unknown (treated as missing, as in training).",
+                examples=[example],
+                **_feature_bounds(spec.name, spec.unit),
+            ),
+        )
+    return create_model(
+        "Features",
+        __config__=ConfigDict(
+            extra="forbid",
+            allow_inf_nan=False,
+            frozen=True,
+            json_schema_extra={"example": _EXAMPLE_FEATURES},
+        ),
+        __doc__="One person's model features (all optional; missing = unknown).",
+        **fields,
+    )
+
+
+Features = _features_model()
+
+
+class ScoreRequest(_Strict):
+    """One person's features."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"features": _EXAMPLE_FEATURES, "with_reasons": True}}
+    )
+
+    features: Features = Field(  # type: ignore[valid-type]
+        description="The person's feature values; unknown ones may be left out.",
+        examples=[_EXAMPLE_FEATURES],
+    )
+    with_reasons: bool = Field(
+        True,
+        description="Add adverse-action reasons and dimension points (about 50x the cost).",
+        examples=[True],
+    )
+
+
+class BatchRequest(_Strict):
+    """Several people's features, scored in one call."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"people": [_EXAMPLE_FEATURES, {"n_late_365d": 6.0}], "with_reasons": False}
+        }
+    )
+
+    people: list[Features] = Field(  # type: ignore[valid-type]
+        min_length=1,
+        description="One feature set per person, at most `serve.max_batch` (params.yaml) "
+        "people; decisions come back in the same order.",
+        examples=[[_EXAMPLE_FEATURES, {"n_late_365d": 6.0}]],
+    )
+    with_reasons: bool = Field(
+        False, description="Add reasons and dimension points for everyone.", examples=[False]
+    )
+
+
+# --------------------------------------------------------------------------- raw events
+
+Money = Annotated[float, Field(ge=0, le=100_000_000)]
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+EARLIEST = dt.datetime(1900, 1, 1)
+LATEST = dt.datetime(2200, 1, 1)
+
+
+def _utc_naive(t: dt.datetime) -> dt.datetime:
+    """A timestamp in UTC without timezone (naive ones are taken as they are)."""
+    if t.tzinfo is not None:
+        try:
+            t = t.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError(f"{t.isoformat()} is out of range") from None
+    return t
+
+
+def _check_datetime(t: dt.datetime) -> dt.datetime:
+    t = _utc_naive(t)
+    if not EARLIEST <= t < LATEST:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return t
+
+
+def _check_date(d: dt.date) -> dt.date:
+    if not EARLIEST.date() <= d < LATEST.date():
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return d
+
+
+Date = Annotated[dt.date, AfterValidator(_check_date)]
+Timestamp = Annotated[dt.datetime, AfterValidator(_check_datetime)]
+
+
+class ProfileIn(_Strict):
+    """Profile facts as known at the observation date (all optional). Protected attributes
+    (gender, birth year) are not model inputs and are not accepted."""
+
+    education: Literal[schemas.EDUCATION_LEVELS] | None = Field(  # type: ignore[valid-type]
+        None, description="Highest education level.", examples=["bachelor"]
+    )
+    occupation: Literal[schemas.OCCUPATIONS] | None = Field(  # type: ignore[valid-type]
+        None, description="Occupation group.", examples=["salaried"]
+    )
+    employment_start_date: Date | None = Field(
+        None, description="Start of the current employment.", examples=["2019-03-01"]
+    )
+    declared_income: float | None = Field(
+        None, ge=0, le=10_000_000, description="Declared monthly income, CNY.", examples=[8000.0]
+    )
+    verified_income: float | None = Field(
+        None, ge=0, le=10_000_000, description="Verified monthly income, CNY.", examples=[7500.0]
+    )
+    identity_verified: bool | None = Field(
+        None, description="Real-name identity check passed.", examples=[True]
+    )
+    profile_completeness: float | None = Field(
+        None, ge=0, le=1, description="Share of profile fields filled in.", examples=[0.8]
+    )
+    registered_date: Date | None = Field(
+        None, description="Date the person joined the platform.", examples=["2020-06-15"]
+    )
+
+
+class EventIn(_Strict):
+    """One behaviour event (the `events` table of docs/input-format.md, without person_id)."""
+
+    event_time: Timestamp = Field(
+        description="When it happened (ISO date or timestamp; with a timezone it is taken "
+        "in UTC). Only events strictly before the observation date count.",
+        examples=["2024-11-05T10:00:00"],
+    )
+    event_type: Literal[schemas.EVENT_TYPES] = Field(  # type: ignore[valid-type]
+        description="Event type.", examples=["repayment"]
+    )
+    event_id: Id | None = Field(None, description="Unique id (derived if absent).")
+    account_id: Id | None = Field(
+        None, description="Credit account (statements, repayments).", examples=["A1"]
+    )
+    amount: Money | None = Field(None, description="Money paid or spent, CNY.", examples=[500.0])
+    balance: Money | None = Field(None, description="Statement balance, CNY.")
+    credit_limit: Money | None = Field(None, description="Account credit limit, CNY.")
+    amount_due: Money | None = Field(
+        None, description="Instalment due, CNY (repayment).", examples=[500.0]
+    )
+    due_date: Date | None = Field(None, description="Due date (repayment).")
+    days_past_due: int | None = Field(
+        None,
+        ge=0,
+        le=3650,
+        description="Days late (repayment) or delinquency (statement).",
+        examples=[0],
+    )
+    category: str | None = Field(
+        None, max_length=64, description="Purchase category or utility kind.", examples=[None]
+    )
+    receipt_confirmed: bool | None = Field(None, description="Receipt confirmed (purchase).")
+    returned: bool | None = Field(None, description="Order returned (purchase).")
+    review_left: bool | None = Field(None, description="Review left (purchase).")
+
+    @model_validator(mode="after")
+    def _type_specific(self) -> EventIn:
+        need = schemas.EVENT_REQUIRED_FIELDS.get(self.event_type, ())
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"a {self.event_type} event needs {', '.join(missing)}")
+        allowed = schemas.EVENT_CATEGORIES.get(self.event_type)
+        if allowed is not None and self.category is not None and self.category not in allowed:
+            raise ValueError(
+                f"category {self.category!r} is not one of {', '.join(allowed)} "
+                f"for a {self.event_type} event"
+            )
+        return self
+
+
+class LateRepaymentIn(_Strict):
+    """A contact's repayment made late (only those 30+ days late count)."""
+
+    event_time: Timestamp = Field(description="When it was repaid.", examples=["2024-09-01"])
+    days_past_due: int = Field(ge=0, le=3650, description="Days late.", examples=[45])
+
+
+class ContactIn(_Strict):
+    """One of the person's contacts, and what is known of them."""
+
+    contact_id: Id = Field(description="The contact's identifier.", examples=["C1"])
+    since_date: Date = Field(
+        description="When the connection was made (ignored if not before the observation date).",
+        examples=["2022-01-10"],
+    )
+    known: bool | None = Field(
+        None,
+        description="Whether the platform knows this contact (has their profile). Default: "
+        "known when identity_verified or late_repayments is given.",
+        examples=[True],
+    )
+    identity_verified: bool | None = Field(
+        None, description="The contact's identity is verified.", examples=[True]
+    )
+    late_repayments: list[LateRepaymentIn] | None = Field(
+        None,
+        max_length=10_000,
+        description="The contact's late repayments, if known (an empty list: none).",
+        examples=[[]],
+    )
+
+    @property
+    def is_known(self) -> bool:
+        if self.known is not None:
+            return self.known
+        return self.identity_verified is not None or self.late_repayments is not None
+
+
+_EVENTS_EXAMPLE: dict[str, Any] = {
+    "observation_date": "2025-01-01",
+    "profile": {
+        "education": "bachelor",
+        "occupation": "salaried",
+        "employment_start_date": "2019-03-01",
+        "declared_income": 8000.0,
+        "verified_income": 7500.0,
+        "identity_verified": True,
+        "profile_completeness": 0.8,
+        "registered_date": "2020-06-15",
+    },
+    "events": [
+        {
+            "event_time": "2024-11-28T09:00:00",
+            "event_type": "statement",
+            "account_id": "A1",
+            "balance": 1200.0,
+            "credit_limit": 5000.0,
+            "days_past_due": 0,
+        },
+        {
+            "event_time": "2024-12-10T09:00:00",
+            "event_type": "repayment",
+            "account_id": "A1",
+            "amount": 1200.0,
+            "amount_due": 1200.0,
+            "due_date": "2024-12-10",
+            "days_past_due": 0,
+        },
+        {
+            "event_time": "2024-12-12T18:30:00",
+            "event_type": "purchase",
+            "amount": 89.5,
+            "category": "groceries",
+            "receipt_confirmed": True,
+            "returned": False,
+            "review_left": True,
+        },
+        {
+            "event_time": "2024-12-20T08:00:00",
+            "event_type": "utility_payment",
+            "amount": 120.0,
+            "category": "electricity",
+        },
+    ],
+    "contacts": [
+        {
+            "contact_id": "C1",
+            "since_date": "2022-01-10",
+            "identity_verified": True,
+            "late_repayments": [],
+        },
+        {
+            "contact_id": "C2",
+            "since_date": "2023-05-02",
+            "identity_verified": False,
+            "late_repayments": [{"event_time": "2024-09-01", "days_past_due": 45}],
+        },
+    ],
+    "with_reasons": True,
+}
+
+
+class EventsRequest(_Strict):
+    """One person's profile and raw behaviour as of an observation date."""
+
+    model_config = ConfigDict(json_schema_extra={"example": _EVENTS_EXAMPLE})
+
+    observation_date: Date = Field(
+        description="The point in time of the score: only earlier events count.",
+        examples=["2025-01-01"],
+    )
+    profile: ProfileIn = Field(
+        default_factory=ProfileIn,
+        description="Profile facts.",
+        examples=[_EVENTS_EXAMPLE["profile"]],
+    )
+    events: list[EventIn] = Field(
+        default_factory=list,
+        max_length=MAX_EVENTS,
+        description="The person's events (any order).",
+        examples=[_EVENTS_EXAMPLE["events"]],
+    )
+    contacts: list[ContactIn] = Field(
+        default_factory=list,
+        max_length=MAX_CONTACTS,
+        description="The person's contacts (distinct contact_id).",
+        examples=[_EVENTS_EXAMPLE["contacts"]],
+    )
+    with_reasons: bool = Field(True, description="Add reasons and dimension points.")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> EventsRequest:
+        ids = [c.contact_id for c in self.contacts]
+        dupes = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
+        if dupes:
+            raise ValueError(f"contacts: contact_id must be unique; repeated {dupes[:5]}")
+        ev = [e.event_id for e in self.events if e.event_id is not None]
+        if len(set(ev)) < len(ev):
+            raise ValueError("events: event_id must be unique")
+        return self
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class _Out(BaseModel):
+    """Responses leave out fields that have no value (null) rather than sending null:
+    BentoML's OpenAPI document does not mark top-level optional fields as nullable."""
+
+    @model_serializer(mode="wrap")
+    def _drop_none(self, handler: Any) -> Any:
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None}
+
+
+class Reason(_Out):
+    """A factor that lowered the score."""
+
+    feature: str = Field(description="Feature name.")
+    dimension: str = Field(description="Score dimension of the feature.")
+    value: float | None = Field(None, description="The person's value (absent when missing).")
+    contribution: float = Field(description="Its share of the log-odds of default (> 0).")
+    text: str = Field(description="The reason in words a person understands.")
+    points: float | None = Field(None, description="Score points it cost (< 0).")
+
+
+class Decision(_Out):
+    """The whole credit decision for one person."""
+
+    pd: float = Field(ge=0, le=1, description="Calibrated 12-month probability of default.")
+    score: int = Field(ge=350, le=950, description="Credit score, 350-950.")
+    band: str = Field(description="Score band (poor, fair, good, very good, excellent).")
+    credit_limit: float = Field(ge=0, description="Credit limit, CNY (0: no credit).")
+    tiers: list[str] = Field(description="Benefit tiers unlocked.")
+    reasons: list[Reason] | None = Field(
+        None, description="Adverse-action reasons, largest first (absent without reasons)."
+    )
+    base_points: float | None = Field(
+        None, description="Score of the average person, before the dimensions' points."
+    )
+    dimension_points: dict[str, float] | None = Field(
+        None, description="Score points per dimension; base_points + their sum = raw score."
+    )
+    model_version: str = Field(description="Registry version of the model that decided.")
+
+
+class BatchDecisions(_Out):
+    """Decisions in the order of the request's people."""
+
+    decisions: list[Decision]
+    model_version: str
+
+
+class FeatureInfo(_Out):
+    name: str
+    dimension: str
+    description: str
+    unit: str
+    risk_direction: int = Field(description="+1 more means riskier, -1 safer, 0 unconstrained.")
+    used: bool = Field(description="The model splits on it (reasons come only from these).")
+
+
+class ModelInfo(_Out):
+    """What is being served."""
+
+    model_name: str = Field(description="MLflow registered model name.")
+    model_version: str = Field(description="MLflow registered model version.")
+    alias: str | None = Field(None, description="Registry alias it was packaged from.")
+    run_id: str | None = Field(None, description="MLflow run that trained it.")
+    bento_model: str = Field(description="Tag in the BentoML model store.")
+    trained_at: str | None = Field(None, description="Training time (UTC, ISO 8601).")
+    cohorts: dict[str, list[str]] = Field(description="Observation dates of each split.")
+    calibration: str = Field(description="Calibration method.")
+    features: list[FeatureInfo]
+    dimensions: list[str]
+    test_metrics: dict[str, float] = Field(description="Metrics on the out-of-time test cohort.")
+    score_bands: dict[str, int] = Field(description="Band -> lowest score in it.")
+    tiers: dict[str, int] = Field(description="Benefit tier -> lowest score.")
+    max_batch: int = Field(description="Most people per /score_batch call.")
+
+
+class ErrorResponse(_Out):
+    error: str
+    detail: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- the scorer
+
+
+def behaviour_data(req: EventsRequest, person_id: str = "applicant") -> schemas.BehaviourData:
+    """A one-person :class:`~credit_scoring.schemas.BehaviourData` from a request.
+
+    Known contacts become profiles (with their identity check) and their 30+ days late
+    repayments become events, exactly the slice :func:`credit_scoring.features.person_data`
+    cuts from the full tables.
+    """
+    ids = {c.contact_id for c in req.contacts}
+    while person_id in ids:
+        person_id += "_"
+    profile = {"person_id": person_id, **req.profile.model_dump()}
+    profiles = [profile]
+    events: list[dict[str, Any]] = []
+    for i, e in enumerate(req.events):
+        row = e.model_dump()
+        row["event_time"] = _utc_naive(e.event_time)
+        row["event_id"] = e.event_id or f"e{i}"
+        row["person_id"] = person_id
+        events.append(row)
+    for c in req.contacts:
+        if not c.is_known:
+            continue
+        profiles.append({"person_id": c.contact_id, "identity_verified": c.identity_verified})
+        for j, late in enumerate(c.late_repayments or []):
+            if late.days_past_due >= SEVERE_DPD:
+                events.append(
+                    {
+                        "event_id": f"c{c.contact_id}:{j}",
+                        "person_id": c.contact_id,
+                        "event_time": _utc_naive(late.event_time),
+                        "event_type": "repayment",
+                        "days_past_due": late.days_past_due,
+                    }
+                )
+    contacts = [
+        {"person_id": person_id, "contact_id": c.contact_id, "since_date": c.since_date}
+        for c in req.contacts
+    ]
+
+    def table(rows: list[dict[str, Any]], spec: schemas.Table) -> pd.DataFrame:
+        frame = pd.DataFrame(rows, columns=list(spec.column_names)) if rows else None
+        if frame is None:
+            return schemas.empty_table(spec)
+        for col in spec.columns:
+            if col.kind in ("date", "datetime"):
+                frame[col.name] = pd.to_datetime(frame[col.name])
+        return schemas.conform(frame, spec)
+
+    outcomes = [{"person_id": person_id, "observation_date": req.observation_date}]
+    return schemas.BehaviourData(
+        profiles=table(profiles, schemas.PROFILES),
+        outcomes=table(outcomes, schemas.OUTCOMES),
+        events=table(events, schemas.EVENTS),
+        contacts=table(contacts, schemas.CONTACTS),
+    )
+
+
+def feature_windows(feature_names: Sequence[str]) -> tuple[int, ...]:
+    """The feature windows a model's feature list was computed with."""
+    windows = set(DEFAULT_WINDOWS)
+    for name in feature_names:
+        stem, _, suffix = name.rpartition("_")
+        if suffix.endswith("d") and suffix[:-1].isdigit() and stem:
+            try:
+                feature_spec(name)
+            except KeyError:
+                continue
+            if name not in {s.name for s in FEATURES}:
+                windows.add(int(suffix[:-1]))
+    return tuple(sorted(windows))
+
+
+class Scorer:
+    """A credit model and what the service says about it: the service's whole logic."""
+
+    def __init__(
+        self, model: CreditModel, info: dict[str, Any], max_batch: int = DEFAULT_MAX_BATCH
+    ) -> None:
+        self.model = model
+        self.info = info
+        self.max_batch = int(max_batch)
+        self.version = str(info.get("model_version", "unknown"))
+        self.windows = feature_windows(model.feature_names)
+        unknown = sorted(set(model.feature_names) - set(Features.model_fields))
+        if unknown:
+            raise ValueError(
+                f"the model uses features the API does not declare: {unknown[:5]} "
+                "(the API's feature schema follows the default feature windows)"
+            )
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Scorer:
+        """A bundle folder (booster.txt, bundle.json) plus its serve_info.json, if any."""
+        folder = Path(folder)
+        info_file = folder / SERVE_INFO_FILE
+        info = json.loads(info_file.read_text()) if info_file.is_file() else {}
+        return cls(CreditModel.load(folder), info, info.get("max_batch", DEFAULT_MAX_BATCH))
+
+    # --- decisions -------------------------------------------------------------------
+
+    def _decisions(self, X: np.ndarray, with_reasons: bool) -> list[dict[str, Any]]:
+        cols = self.model.decide_matrix(X, with_reasons)
+        return [decision_dict(cols, i, self.version, with_reasons) for i in range(len(X))]
+
+    def _row(self, features: dict[str, float | None]) -> list[float]:
+        return [
+            np.nan if features.get(n) is None else float(features[n])
+            for n in self.model.feature_names
+        ]
+
+    def score(self, features: dict[str, float | None], with_reasons: bool = True) -> dict:
+        """One person's decision from their feature values (missing = unknown)."""
+        X = np.array([self._row(features)], dtype=np.float64)
+        return self._decisions(X, with_reasons)[0]
+
+    def score_batch(
+        self, people: Sequence[dict[str, float | None]], with_reasons: bool = False
+    ) -> list[dict]:
+        """Decisions in order; more than ``max_batch`` people is refused."""
+        if len(people) > self.max_batch:
+            raise BatchTooLargeError(
+                f"people: {len(people)} people in one call; at most {self.max_batch} "
+                "(serve.max_batch) are accepted; split the batch"
+            )
+        X = np.array([self._row(p) for p in people], dtype=np.float64).reshape(
+            len(people), len(self.model.feature_names)
+        )
+        return self._decisions(X, with_reasons)
+
+    def features_from_events(self, req: EventsRequest) -> pd.DataFrame:
+        """The pipeline's feature code on the one-person data of ``req`` (one row)."""
+        return compute_features(behaviour_data(req), self.windows)
+
+    def score_events(self, req: EventsRequest) -> dict:
+        """Raw behaviour -> features (pipeline code) -> decision."""
+        table = self.features_from_events(req)
+        X = self.model.feature_matrix(table)
+        return self._decisions(X, req.with_reasons)[0]
+
+    def model_info(self) -> dict[str, Any]:
+        """Name, version, alias, training date, features with metadata, test metrics."""
+        m = self.model
+        used = set(np.asarray(m.feature_names)[np.asarray(m.used, dtype=bool)])
+        features = []
+        for name in m.feature_names:
+            spec = feature_spec(name)
+            features.append(
+                {
+                    "name": name,
+                    "dimension": spec.dimension.value,
+                    "description": spec.description,
+                    "unit": spec.unit,
+                    "risk_direction": spec.risk_direction,
+                    "used": name in used,
+                }
+            )
+        metrics = {
+            k: float(v)
+            for k, v in self.info.get("test_metrics", {}).items()
+            if isinstance(v, int | float) and np.isfinite(v)
+        }
+        return {
+            "model_name": self.info.get("model_name", BENTO_MODEL_NAME),
+            "model_version": self.version,
+            "alias": self.info.get("alias"),
+            "run_id": self.info.get("run_id"),
+            "bento_model": self.info.get("bento_model", ""),
+            "trained_at": m.metadata.get("trained_at"),
+            "cohorts": m.metadata.get("cohorts", {}),
+            "calibration": m.calibrator.method,
+            "features": features,
+            "dimensions": list(DIMENSIONS),
+            "test_metrics": metrics,
+            "score_bands": dict(m.score_params.bands),
+            "tiers": {t.name: t.min_score for t in m.decision_params.tiers},
+            "max_batch": self.max_batch,
+        }
+
+
+def decision_dict(cols: dict[str, Any], i: int, version: str, with_reasons: bool) -> dict:
+    """Row ``i`` of :meth:`CreditModel.decide_matrix`'s columns as the API's Decision."""
+    out: dict[str, Any] = {
+        "pd": float(cols["pd"][i]),
+        "score": int(cols["score"][i]),
+        "band": str(cols["band"][i]),
+        "credit_limit": float(cols["credit_limit"][i]),
+        "tiers": [str(t) for t in cols["tiers"][i]],
+        "reasons": None,
+        "base_points": None,
+        "dimension_points": None,
+        "model_version": version,
+    }
+    if with_reasons:
+        out["reasons"] = [
+            {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+            for r in cols["reasons"][i]
+        ]
+        out["base_points"] = float(cols["base_points"][i])
+        out["dimension_points"] = {
+            d: float(cols[c][i]) for d, c in zip(DIMENSIONS, POINT_COLUMNS, strict=True)
+        }
+    return out

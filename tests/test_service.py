@@ -1,0 +1,419 @@
+"""The BentoML service: a real `bentoml serve` on a free port, talked to over HTTP.
+
+The small trained model of conftest is imported into a BentoML model store under a
+temporary BENTOML_HOME (never the user's), then served exactly as in production. Proves
+parity with batch scoring (/score, /score_batch, /score_events vs CreditModel.decide and
+the pipeline's feature table), 4xx (never 5xx) on bad input with the field named, the
+batch limit, the model card, BentoML's health and metrics endpoints, and a property-based
+fuzz of the API from its own OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from credit_scoring.features import SEVERE_DPD, person_data
+from credit_scoring.model import DIMENSIONS, POINT_COLUMNS
+from credit_scoring.serving import EventsRequest, Scorer
+
+BIN = Path(sys.executable).parent
+MAX_BATCH = 50  # small, so the too-large test is cheap
+SAMPLE = 12
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _clean(v):
+    """pandas/numpy scalars -> JSON values (missing -> None, times -> ISO strings)."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def events_request(data, person_id: str, observation_date: pd.Timestamp) -> dict:
+    """The /score_events body for one person of a simulated world."""
+    d = person_data(data, [person_id])
+    prof = d.profiles.set_index("person_id")
+    own = prof.loc[person_id].drop(["gender", "birth_year"]).to_dict()
+    profile = {k: _clean(v) for k, v in own.items()}
+    for k in ("employment_start_date", "registered_date"):
+        if profile[k] is not None:
+            profile[k] = profile[k][:10]
+    ev = d.events[d.events["person_id"] == person_id].drop(columns=["person_id"])
+    events = [
+        {k: _clean(v) for k, v in row.items() if _clean(v) is not None}
+        for row in ev.to_dict("records")
+    ]
+    for e in events:
+        if "due_date" in e:
+            e["due_date"] = e["due_date"][:10]
+    contacts = []
+    for row in d.contacts.to_dict("records"):
+        cid = row["contact_id"]
+        c = {"contact_id": cid, "since_date": _clean(row["since_date"])[:10]}
+        if cid in prof.index:
+            c["known"] = True
+            c["identity_verified"] = _clean(prof.loc[cid, "identity_verified"])
+            late = d.events[
+                (d.events["person_id"] == cid)
+                & (d.events["event_type"] == "repayment")
+                & (d.events["days_past_due"].fillna(0) >= SEVERE_DPD)
+            ]
+            c["late_repayments"] = [
+                {"event_time": _clean(t), "days_past_due": int(dpd)}
+                for t, dpd in zip(late["event_time"], late["days_past_due"], strict=True)
+            ]
+        contacts.append(c)
+    return {
+        "observation_date": observation_date.strftime("%Y-%m-%d"),
+        "profile": profile,
+        "events": events,
+        "contacts": contacts,
+        "with_reasons": True,
+    }
+
+
+def features_json(row: pd.Series, names: list[str]) -> dict:
+    return {n: (None if pd.isna(row[n]) else float(row[n])) for n in names}
+
+
+def assert_same_decision(got: dict, want: pd.Series, what: str) -> None:
+    """An API decision equals a row of CreditModel.decide (with reasons)."""
+    assert got["pd"] == pytest.approx(float(want["pd"]), rel=1e-9, abs=1e-12), what
+    assert got["score"] == int(want["score"]), what
+    assert got["band"] == want["band"], what
+    assert got["credit_limit"] == pytest.approx(float(want["credit_limit"])), what
+    assert got["tiers"] == list(want["tiers"]), what
+    if "reasons" in want:
+        assert [r["feature"] for r in got["reasons"]] == [r["feature"] for r in want["reasons"]], (
+            what
+        )
+        for d, col in zip(DIMENSIONS, POINT_COLUMNS, strict=True):
+            assert got["dimension_points"][d] == pytest.approx(float(want[col])), what
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def bentoml_home(tmp_path_factory, small_model) -> Path:
+    """A temporary BENTOML_HOME holding the small model, imported as `package` does."""
+    root = tmp_path_factory.mktemp("bento")
+    small_model.save(root / "bundle")
+    home = root / "home"
+    code = (
+        "import sys; from credit_scoring.bento import import_bundle; "
+        f"print(import_bundle(sys.argv[1], None, {MAX_BATCH}))"
+    )
+    env = {**os.environ, "BENTOML_HOME": str(home)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(root / "bundle")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return home
+
+
+@pytest.fixture(scope="module")
+def server(bentoml_home, tmp_path_factory):
+    """`bentoml serve credit_scoring.service:CreditScoring` on a free port, until the end."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(
+            [
+                str(BIN / "bentoml"),
+                "serve",
+                "credit_scoring.service:CreditScoring",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=bentoml_home.parent,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, f"bentoml serve exited:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"not ready in 90 s:\n{log.read_text()[-3000:]}"
+            time.sleep(0.3)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            yield client
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def sample(small_world):
+    """A seeded sample of people from the feature table (with missing values among them)."""
+    _, _, table = small_world
+    return table.sample(SAMPLE, random_state=7).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+def test_scorer_score_events_equals_the_pipeline_feature_table(small_world, small_model):
+    """Raw events -> features online gives exactly the batch feature rows, for 60 people."""
+    data, _, table = small_world
+    scorer = Scorer(small_model, {"model_version": "t"})
+    rows = table.sample(60, random_state=1)
+    for _, row in rows.iterrows():
+        req = EventsRequest.model_validate(
+            events_request(data, row["person_id"], row["observation_date"])
+        )
+        got = scorer.features_from_events(req)[small_model.feature_names].iloc[0]
+        want = row[small_model.feature_names].astype(float)
+        pd.testing.assert_series_equal(
+            got.astype(float), want, check_names=False, obj=row["person_id"]
+        )
+
+
+def test_scorer_batch_refuses_more_than_max_batch(small_model):
+    from credit_scoring.serving import BatchTooLargeError
+
+    scorer = Scorer(small_model, {}, max_batch=3)
+    assert len(scorer.score_batch([{}] * 3)) == 3, "a batch at the limit is scored"
+    with pytest.raises(BatchTooLargeError, match=r"people: 4 people .* at most 3"):
+        scorer.score_batch([{}] * 4)
+
+
+# --------------------------------------------------------------------------- over HTTP
+
+
+def test_health_and_metrics_endpoints_stay_available(server):
+    for path in ("/healthz", "/livez", "/readyz"):
+        assert server.get(path).status_code == 200, path
+    server.post("/score", json={"features": {}})
+    metrics = server.get("/metrics")
+    assert metrics.status_code == 200 and "bentoml_service_request" in metrics.text
+
+
+def test_score_over_http_equals_batch_decisions(server, sample, small_model):
+    """/score (with and without reasons) == CreditModel.decide for the same people."""
+    want = small_model.decide(sample[small_model.feature_names])
+    for i, row in sample.iterrows():
+        body = {"features": features_json(row, small_model.feature_names)}
+        r = server.post("/score", json=body)
+        assert r.status_code == 200, r.text
+        assert_same_decision(r.json(), want.loc[i], f"person {row['person_id']}")
+        quick = server.post("/score", json={**body, "with_reasons": False}).json()
+        assert "reasons" not in quick and quick["score"] == r.json()["score"]
+
+
+def test_score_batch_over_http_equals_batch_decisions_in_order(server, sample, small_model):
+    want = small_model.decide(sample[small_model.feature_names])
+    people = [features_json(row, small_model.feature_names) for _, row in sample.iterrows()]
+    r = server.post("/score_batch", json={"people": people, "with_reasons": True})
+    assert r.status_code == 200, r.text
+    got = r.json()["decisions"]
+    assert len(got) == len(sample)
+    for i, d in enumerate(got):
+        assert_same_decision(d, want.loc[i], f"batch position {i}")
+
+
+def test_score_events_over_http_equals_batch_scoring(server, small_world, sample, small_model):
+    """Raw behaviour via /score_events == the same person's row scored in batch."""
+    data, _, _ = small_world
+    want = small_model.decide(sample[small_model.feature_names])
+    for i, row in sample.iterrows():
+        body = events_request(data, row["person_id"], row["observation_date"])
+        r = server.post("/score_events", json=body)
+        assert r.status_code == 200, r.text
+        assert_same_decision(r.json(), want.loc[i], f"events of {row['person_id']}")
+
+
+def test_too_large_batch_is_refused_with_413_naming_the_limit(server):
+    r = server.post("/score_batch", json={"people": [{}] * (MAX_BATCH + 1)})
+    assert r.status_code == 413, r.text
+    assert f"at most {MAX_BATCH}" in r.json()["error"] and "people" in r.json()["error"]
+    assert server.post("/score_batch", json={"people": [{}] * MAX_BATCH}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/score", {"features": {"n_late_365d": 1, "shoe_size": 42}}, "shoe_size"),
+        ("/score", {"features": {"n_late_365d": "many"}}, "n_late_365d"),
+        ("/score", {"features": {"n_late_365d": -1}}, "n_late_365d"),
+        ("/score", {"features": {"income_verified": 2}}, "income_verified"),
+        ("/score", {"feature": {}}, "features"),
+        ("/score", {"features": {}, "with_reasons": "perhaps"}, "with_reasons"),
+        ("/score_batch", {"people": []}, "people"),
+        ("/score_batch", {"people": [{}, {"n_late_365d": [1]}]}, "n_late_365d"),
+        ("/score_events", {"events": []}, "observation_date"),
+        (
+            "/score_events",
+            {"observation_date": "2025-01-01", "profile": {"gender": "F"}},
+            "gender",
+        ),
+        (
+            "/score_events",
+            {
+                "observation_date": "2025-01-01",
+                "events": [{"event_time": "2024-01-01", "event_type": "repayment"}],
+            },
+            "days_past_due",
+        ),
+        (
+            "/score_events",
+            {
+                "observation_date": "2025-01-01",
+                "events": [{"event_time": "2024-01-01", "event_type": "lottery"}],
+            },
+            "event_type",
+        ),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(server, path, body, field):
+    r = server.post(path, json=body)
+    assert r.status_code == 400, f"{path} {body}: {r.status_code} {r.text}"
+    assert field in r.text, f"the error does not name {field!r}: {r.text}"
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinite_values_are_a_400_naming_the_field(server, bad):
+    raw = '{"features": {"utilisation_latest": ' + bad + "}}"
+    r = server.post("/score", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert "utilisation_latest" in r.text and "finite" in r.text
+
+
+def test_malformed_json_is_a_4xx_not_a_crash(server):
+    r = server.post("/score", content=b"{not json", headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500, r.text
+
+
+def test_model_card_names_version_features_and_dimensions(server, small_model):
+    r = server.post("/model")
+    assert r.status_code == 200, r.text
+    card = r.json()
+    assert card["model_version"] == "local" and card["bento_model"].startswith("credit-scoring:")
+    assert [f["name"] for f in card["features"]] == small_model.feature_names
+    assert all(f["description"] and f["dimension"] in DIMENSIONS for f in card["features"])
+    assert card["max_batch"] == MAX_BATCH
+    assert set(card["score_bands"]) == {"poor", "fair", "good", "very good", "excellent"}
+
+
+def test_every_endpoint_example_in_the_openapi_document_works(server):
+    """The example body documented for each endpoint is accepted (200)."""
+    doc = server.get("/docs.json").json()
+    for path in ("/score", "/score_batch", "/score_events"):
+        schema = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        example = schema["schema"]["example"]
+        r = server.post(path, json=example)
+        assert r.status_code == 200, f"{path} example refused: {r.text}"
+
+
+# --------------------------------------------------------------------------- fuzz
+
+
+def _fuzz(op, mode, url: str, failures: list[str]) -> None:
+    """Run one operation's generated cases (bounded) and collect every failure."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis.specs.openapi.checks import response_schema_conformance
+
+    @given(case=op.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=25,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def run(case) -> None:
+        response = case.call(base_url=url, timeout=30)
+        where = f"{op.path} ({mode.value})"
+        if response.status_code >= 500:
+            failures.append(f"{where}: {response.status_code} for {case.body!r:.300}")
+        elif response.status_code < 300:
+            try:
+                case.validate_response(response, checks=[response_schema_conformance])
+            except Exception as err:  # a schema failure: keep going, report them all
+                failures.append(f"{where}: 2xx breaks the documented schema: {err!s:.500}")
+        elif "error" not in response.json():
+            failures.append(f"{where}: {response.status_code} without an error message")
+
+    run()
+
+
+def test_fuzzing_the_api_from_its_openapi_document_finds_no_5xx(server):
+    """schemathesis generates valid and invalid requests from /docs.json (25 + 25 per
+    endpoint): no response is a 5xx, every 2xx response matches its documented schema and
+    every 4xx carries an error message."""
+    import schemathesis
+    from schemathesis import GenerationMode
+
+    url = str(server.base_url)
+    schema = schemathesis.openapi.from_url(f"{url}/docs.json")
+    failures: list[str] = []
+    for path in ("/score", "/score_batch", "/score_events", "/model"):
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            _fuzz(schema[path]["POST"], mode, url, failures)
+    assert not failures, "\n".join(failures[:10])
+
+
+def test_unknown_route_is_404_not_5xx(server):
+    assert server.post("/nope", json={}).status_code == 404
+    assert json.loads(server.get("/docs.json").text)["paths"]
+
+
+def test_package_without_a_champion_says_so_in_one_line_and_exits_2(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from credit_scoring.cli import app
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))
+    (tmp_path / "params.yaml").write_text("serve:\n  build: false\n")
+    result = CliRunner().invoke(app, ["package"])
+    assert result.exit_code == 2, result.output
+    ours = [line for line in result.output.splitlines() if "mlflow.store" not in line]
+    errors = [line for line in ours if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: package: no 'champion' model"), (
+        result.output
+    )
