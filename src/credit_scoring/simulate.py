@@ -1,12 +1,23 @@
 """The synthetic behaviour world: a seeded, vectorised population of platform users.
 
-Every person has a hidden creditworthiness ``z`` (N(0, 1), higher is better). Their true
-12-month probability of default is a logistic function of ``z``, of a partly related
-ability to pay (``capacity``), of being new to the platform and of being in financial
-distress right now. Everything the platform sees (repayments and statements, utility
-bills and phone top-ups, purchases, profile facts, contacts) is generated from ``z``
-through *person-level* nuisance factors plus event-level noise, so behaviour carries a
-noisy, partial picture of ``z``: a good model gets far, but not as far as the truth.
+Every person has behavioural traits (payment discipline, financial capacity, leverage,
+identity stability, shopping preferences), correlated through a general creditworthiness
+``z``, plus a monthly financial-distress state. The events reveal each trait through
+many noisy events (statements, repayments, bills, top-ups, purchases, profile facts),
+and the true 12-month probability of default is driven by what those events show, not by
+hidden person-level noise. It is a competing-risks truth: a person defaults if any of
+four ways happens (``_channel_logits``):
+
+1. arrears roll forward: poor discipline, late repayments in the last 90 days, the
+   arrears on the latest statements, a young credit file (a flat risk for a first line);
+2. over-indebtedness: a high utilisation *and* a low income (either alone is harmless);
+3. income shock: a new job *and* no verified income (a verified payroll protects);
+4. thin file: with little history, a recent late repayment or contacts in arrears.
+
+So risk concentrates in pockets (AND) that combine by OR: trees can draw that, an
+additive WoE scorecard cannot, and every effect is monotone in the direction the
+feature registry declares. Only a small person-level logit shock is invisible. Thin
+files stay harder to score: a few months of events say little.
 
 The truth (``true_pd`` per outcome row) is returned separately and written to its own
 file for evaluation only; it is never part of the four input tables.
@@ -15,18 +26,21 @@ How the world is built (all numpy, no per-person Python loops):
 
 - People are generated in chunks of ``sim.chunk_size``; chunk ``k`` draws from
   ``SeedSequence(base.seed, spawn_key=(0, k))``, so the world depends on the parameters
-  only. The intercept of the default logit is solved once, by bisection on a fixed
-  reference sample from its own stream (``spawn_key=(1,)``), so that the mean true PD hits
+  only. The intercept of the default logit is solved once, by Newton/bisection on a
+  fixed reference sample (people, credit panel and contacts drawn by the same code from
+  their own stream, ``spawn_key=(1,)``), so that the mean true PD hits
   ``sim.default_rate`` whatever ``n_users`` or the chunking.
 - Each person belongs to one cohort (observation date); the history window is the
   ``sim.history_months`` months before it, split into monthly periods. Thin-file people
   joined 1-6 months before their observation date. Every event lies strictly before the
   person's observation date.
-- ``sim.drift`` shifts ``z`` of the newest cohort (negative = riskier). The intercept is
-  solved without drift: drift changes the newest cohort's default rate, as a real shift
-  in the population would.
-- Contacts connect people of the same chunk (plus ~10% outside the platform, ``N...``
-  ids), so the graph's homophily holds within chunks of ``sim.chunk_size`` people.
+- ``sim.drift`` moves every trait of the newest cohort by ``drift`` SDs (negative =
+  riskier). The intercept is solved without drift: drift changes the newest cohort's
+  default rate, as a real shift in the population would, and nothing of the older
+  cohorts' truth (every draw before the truth has a fixed shape per person, and
+  contacts stay within a cohort).
+- Contacts connect people of the same chunk and cohort (plus ~10% outside the platform,
+  ``N...`` ids), with homophily in discipline, capacity and leverage.
 - ``sim.performance_months`` names the label's window; the simulator draws the label
   directly from the true PD, so it does not change the world.
 """
@@ -59,7 +73,8 @@ _EPOCH = dt.date(1970, 1, 1)
 _NAT = np.iinfo(np.int64).min  # the int64 value numpy uses for NaT
 _CHUNK_STREAM = 0
 _REFERENCE_STREAM = 1
-_REFERENCE_SIZE = 2**18
+_REFERENCE_SIZE = 2**16
+_OFF = -50.0  # logit of a way to default that does not apply (no credit account)
 _EVENT_ID_WIDTH = 10
 _PERSON_ID_MIN_WIDTH = 7
 
@@ -73,45 +88,68 @@ _UTILITY_CODES = np.array([_CATEGORY_VOCAB.index(c) for c in schemas.UTILITY_CAT
 
 @dataclass(frozen=True)
 class _World:
-    """Structural coefficients of the world (not user parameters; see module docstring).
+    """Structural coefficients of the world (not user parameters; see module docstring)."""
 
-    Chosen so that the oracle AUC (true PD vs label) is about 0.87 and behaviour reveals
-    ``z`` only partly (each dimension through its own person-level nuisance factor): a
-    LightGBM on point-in-time features reaches about 0.79-0.81 out of time. What happens
-    after the observation date (job loss, illness: the unobservable future) is the
-    Bernoulli draw of the label itself; an extra logit shock integrated out would only
-    change the link function, so ``true_pd`` is already the best any model could do.
-    """
-
-    # True default logit: alpha - beta_z*z - beta_capacity*capacity + small effects.
-    beta_z: float = 1.45
-    beta_capacity: float = 0.35
-    beta_thin: float = 0.15
-    beta_distress_now: float = 0.6
-    beta_distress_before: float = 0.3
-    capacity_on_z: float = 0.45
-    # How strongly each observable dimension's propensity follows z (rest is nuisance).
-    credit_on_z: float = 0.75
-    capacity_signal_on_capacity: float = 0.75
-    preference_on_z: float = 0.45
-    identity_on_z: float = 0.35
-    # Financial distress: a monthly two-state chain, entered more often by risky people.
-    distress_enter_logit: float = -4.0
-    distress_enter_on_z: float = 1.0
+    # Behavioural traits: correlation of each with the general factor z.
+    discipline_on_z: float = 0.6
+    capacity_on_z: float = 0.3
+    leverage_on_z: float = -0.3
+    identity_on_z: float = 0.3
+    preference_on_z: float = 0.5
+    # Financial distress: a monthly two-state chain, entered more often by people with
+    # little discipline or capacity.
+    distress_enter_logit: float = -3.9
+    distress_enter_on_discipline: float = 0.6
+    distress_enter_on_capacity: float = 0.5
     distress_exit: float = 0.3
-    # Credit accounts.
-    account_share_full: float = 0.7
+    # Credit accounts: utilisation follows leverage; paying late, or less than the full
+    # balance, follows (a lack of) discipline.
+    account_share_full: float = 0.8
     account_share_thin: float = 0.5
-    late_logit: float = -4.0
-    late_on_credit: float = 1.5
+    late_logit: float = -3.7
+    late_on_discipline: float = 1.3
     late_in_distress: float = 2.8
-    # Social graph: sort by z + noise, connect to near ranks.
+    full_on_discipline: float = 1.6
+    util_logit: float = -0.8
+    util_on_leverage: float = 1.0
+    util_in_distress: float = 0.2
+    # Social graph: within a cohort, sort by discipline + capacity - leverage + noise and
+    # connect to near ranks.
     homophily_noise: float = 1.0
     contact_rank_scale: float = 15.0
     no_contacts_share: float = 0.08
     external_contact_share: float = 0.1
     # Monthly income (CNY) of a person with average capacity.
     median_income: float = 7000.0
+    income_on_capacity: float = 0.5
+    income_noise: float = 0.1
+    inflation_sd: float = 0.1  # noise of the declared income's inflation (log scale)
+    # The truth: four ways to default (see _channel_logits); logits before the intercept.
+    # 1. Arrears roll forward. With a credit account: discipline, recent lateness, the
+    #    arrears now and the account's age; without one, a flat first-credit risk.
+    roll_discipline: float = 0.5  # times softplus(-1.5 discipline - 0.5)
+    roll_late: float = 0.7  # per late repayment in the last 90 days (at most 4 count)
+    roll_arrears: float = 0.03  # per day past due on the latest statements (at most 90)
+    roll_new_credit: float = 1.0  # fades with the months since the first account opened
+    roll_no_account: float = 1.2
+    # 2. Over-indebtedness: utilisation above ~48% and an income below ~4,800 CNY.
+    debt_risk: float = 5.5
+    debt_utilisation: float = 0.48
+    debt_utilisation_sharpness: float = 25.0  # per unit of utilisation
+    debt_income: float = 4800.0
+    debt_income_sharpness: float = 8.0  # per unit of log income
+    # 3. Income shock: employed for less than about a year and income not verified.
+    shock_risk: float = 5.5
+    shock_base: float = -1.0
+    shock_tenure_years: float = 1.0
+    shock_tenure_sharpness: float = 4.0  # per year
+    # 4. Thin file with a recent late payment, or contacts in arrears.
+    thin_risk: float = 5.5
+    thin_base: float = -1.0
+    thin_contacts: float = 1.5  # per share of contacts with a 30+ days late repayment
+    # Shared by every way: an unverified identity, and what no data shows.
+    identity_unverified: float = 0.5
+    unobserved_sd: float = 0.1
 
 
 _W = _World()
@@ -122,7 +160,7 @@ _SPEND_SEASON = np.array([1.3, 1.35, 1.0, 1.0, 1.0, 1.2, 1.0, 1.0, 1.0, 1.05, 1.
 # Extra logit of paying late: after Spring Festival (Feb/March).
 _LATE_SEASON = np.array([0.15, 0.6, 0.45, 0.1, 0, 0, 0, 0, 0, 0, 0, 0.05])
 _UTILITY_BASE = np.array([140.0, 55.0, 70.0, 100.0, 40.0])  # electricity water gas internet other
-_UTILITY_OWN = np.array([0.85, 0.4, 0.25, 0.35, 0.05])
+_UTILITY_OWN = np.array([0.8, 0.3, 0.15, 0.3, 0.05])
 _UTILITY_MONTHLY = np.array([1.0, 0.55, 0.9, 1.0, 0.6])  # water is often paid bi-monthly
 _UTILITY_SEASON = np.array(
     [
@@ -193,33 +231,60 @@ class _Calendar:
         return cls(dates, bounds, month)
 
 
-# --------------------------------------------------------------------------- latent risk
+# --------------------------------------------------------------------------- latent state
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
 @dataclass(frozen=True)
 class _Latents:
     """Hidden state of each person: never written, only its consequences are."""
 
-    z: np.ndarray  # creditworthiness, higher is better
-    capacity: np.ndarray  # ability to pay, partly z
+    z: np.ndarray  # general creditworthiness, higher is better
+    discipline: np.ndarray  # pays on time and in full, higher is better
+    capacity: np.ndarray  # income and savings, higher is better
+    leverage: np.ndarray  # appetite for credit (uses more of the limit), higher is riskier
+    identity: np.ndarray  # stable identity (moves rarely, keeps the profile), higher is better
+    preference: np.ndarray  # sensible shopping, higher is better
     thin: np.ndarray  # joined the platform recently
     history: np.ndarray  # months of history on the platform (H for full-file people)
     distress: np.ndarray  # (n, H) bool: in financial distress in that month
 
 
+def _trait(rng: np.random.Generator, z: np.ndarray, loading: float) -> np.ndarray:
+    """A standard-normal trait with correlation ``loading`` to ``z`` (when z is N(0, 1))."""
+    return loading * z + np.sqrt(1 - loading**2) * rng.standard_normal(len(z))
+
+
 def _draw_latents(
-    rng: np.random.Generator, n: int, thin_share: float, h: int, shift: np.ndarray | float
+    rng: np.random.Generator,
+    n: int,
+    thin_share: float,
+    h: int,
+    shift: np.ndarray | float,
 ) -> _Latents:
     """Latent state of ``n`` people with ``h`` months of history; ``z`` shifted by ``shift``."""
-    z = rng.standard_normal(n) + shift
-    capacity = _W.capacity_on_z * z + np.sqrt(1 - _W.capacity_on_z**2) * rng.standard_normal(n)
+    z = rng.standard_normal(n)
+    # A drift moves every trait by ``shift`` SDs towards (positive) or away from credit.
+    discipline = _trait(rng, z, _W.discipline_on_z) + shift
+    capacity = _trait(rng, z, _W.capacity_on_z) + shift
+    leverage = _trait(rng, z, _W.leverage_on_z) - shift
+    identity = _trait(rng, z, _W.identity_on_z) + shift
+    preference = _trait(rng, z, _W.preference_on_z) + shift
+    z = z + shift
     thin = rng.random(n) < thin_share
     history = np.where(thin, rng.integers(1, min(6, h) + 1, n), h)
-    enter = _sigmoid(_W.distress_enter_logit - _W.distress_enter_on_z * z)
+    enter = _sigmoid(
+        _W.distress_enter_logit
+        - _W.distress_enter_on_discipline * discipline
+        - _W.distress_enter_on_capacity * capacity
+    )
     state = rng.random(n) < enter / (enter + _W.distress_exit)
     u = rng.random((n, h))
     distress = np.empty((n, h), dtype=bool)
@@ -227,44 +292,9 @@ def _draw_latents(
         if m:
             state = np.where(state, u[:, m] >= _W.distress_exit, u[:, m] < enter)
         distress[:, m] = state
-    return _Latents(z, capacity, thin, history, distress)
-
-
-def _risk_index(lat: _Latents) -> np.ndarray:
-    """Default logit without the intercept."""
-    return (
-        -_W.beta_z * lat.z
-        - _W.beta_capacity * lat.capacity
-        + _W.beta_thin * lat.thin
-        + _W.beta_distress_now * lat.distress[:, -1]
-        + _W.beta_distress_before * lat.distress[:, -2]
+    return _Latents(
+        z, discipline, capacity, leverage, identity, preference, thin, history, distress
     )
-
-
-def _solve_alpha(sim: SimulateParams, base: BaseParams) -> float:
-    """Intercept that makes the mean true PD equal ``sim.default_rate`` (no drift)."""
-    return _alpha_for(sim.default_rate, sim.thin_file_share, sim.history_months, base.seed)
-
-
-@functools.lru_cache(maxsize=32)
-def _alpha_for(
-    default_rate: float, thin_file_share: float, history_months: int, seed: int
-) -> float:
-    """The intercept depends only on these parameters (the reference sample's, not the world's)."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_REFERENCE_STREAM,)))
-    index = _risk_index(_draw_latents(rng, _REFERENCE_SIZE, thin_file_share, history_months, 0))
-    # Newton steps on the monotone mean PD, kept inside a shrinking bisection bracket.
-    lo, hi = -30.0, 30.0
-    alpha = float(np.log(default_rate / (1 - default_rate)) - np.median(index))
-    for _ in range(100):
-        pd_ = _sigmoid(alpha + index)
-        gap = pd_.mean() - default_rate
-        if abs(gap) < 1e-12:
-            break
-        lo, hi = (lo, alpha) if gap > 0 else (alpha, hi)
-        step = alpha - gap / (pd_ * (1 - pd_)).mean()
-        alpha = step if lo < step < hi else (lo + hi) / 2
-    return alpha
 
 
 # --------------------------------------------------------------------------- string columns
@@ -348,26 +378,33 @@ class _Context:
     person_width: int
 
 
+@dataclass(frozen=True)
+class _Demographics:
+    """Who a person is; drawn before income, which depends on occupation and education."""
+
+    age: np.ndarray
+    gender: np.ndarray  # codes into schemas.GENDERS
+    education: np.ndarray  # codes into schemas.EDUCATION_LEVELS
+    occupation: np.ndarray  # codes into schemas.OCCUPATIONS
+
+
 @dataclass
 class _Chunk:
-    """Per-person arrays of one chunk, shared by the event generators."""
+    """Per-person arrays of one chunk, shared by the event generators and the truth."""
 
     n: int
+    cohort: np.ndarray  # index of the person's observation date (0 = oldest)
     lat: _Latents
+    demo: _Demographics
     pb: np.ndarray  # (n, H+1) period bounds in days
     month: np.ndarray  # (n, H) calendar month of each period
     active: np.ndarray  # (n, H) bool: period within the person's history on the platform
     first: np.ndarray  # first active period
     obs_day: np.ndarray
     income: np.ndarray  # true monthly income
-    credit: np.ndarray  # credit-behaviour propensity (higher = better)
-    capacity_signal: np.ndarray
-    preference: np.ndarray
-    identity: np.ndarray
-
-
-def _propensity(rng: np.random.Generator, driver: np.ndarray, loading: float) -> np.ndarray:
-    return loading * driver + np.sqrt(1 - loading**2) * rng.standard_normal(len(driver))
+    tenure: np.ndarray  # days in the current employment (0 when not employed)
+    income_verified: np.ndarray  # bool: income verified from documents or payroll
+    identity_verified: np.ndarray  # bool
 
 
 def _times_in_periods(
@@ -388,108 +425,266 @@ def _times_between(
     return start_day * _DAY_NS + (rng.random(len(start_day)) * span).astype(np.int64)
 
 
-def _credit_events(rng: np.random.Generator, ch: _Chunk) -> dict[str, np.ndarray]:
-    """Statements and repayments of each credit account, month by month."""
-    lat, h = ch.lat, ch.active.shape[1]
+def _draw_demographics(rng: np.random.Generator, lat: _Latents) -> _Demographics:
+    n = len(lat.z)
+    # Protected attributes: at most weakly related to z.
+    age = np.clip(np.round(36 + 11 * _trait(rng, lat.z, 0.12)), 18, 75).astype(np.int64)
+    gender_u = rng.random(n)
+    p_female = 0.495 * (1 + 0.04 * np.tanh(lat.z))
+    gender = np.where(gender_u < 0.01, 2, np.where(gender_u < 0.01 + p_female, 0, 1))
+    edu_latent = _sigmoid(1.6 * (0.2 * lat.z + 0.2 * lat.capacity + 0.95 * rng.standard_normal(n)))
+    education = np.searchsorted(_EDUCATION_CUTS, edu_latent)
+    occ_logits = (
+        _OCCUPATION_BASE[None, :]
+        + lat.capacity[:, None] * _OCCUPATION_ON_CAPACITY[None, :]
+        + rng.gumbel(size=(n, len(_OCCUPATION_BASE)))
+    )
+    occupation = np.argmax(occ_logits, axis=1)
+    student = (age < 23) & (rng.random(n) < 0.6)
+    retired = (age >= 60) & (rng.random(n) < 0.7)
+    occupation = np.where(student, 4, np.where(retired, 5, occupation))
+    return _Demographics(age, gender, education, occupation)
+
+
+def _draw_chunk(
+    rng: np.random.Generator, sim: SimulateParams, cal: _Calendar, n: int, drift: float
+) -> _Chunk:
+    """People, their traits and the facts about them that the truth depends on."""
+    h = sim.history_months
+    cohort = rng.integers(0, sim.n_cohorts, n)
+    newest = cohort == sim.n_cohorts - 1
+    lat = _draw_latents(rng, n, sim.thin_file_share, h, np.where(newest, drift, 0.0))
+    demo = _draw_demographics(rng, lat)
+    # Students, the unemployed and retired people earn less; education pays a little.
+    income = _W.median_income * np.exp(
+        _W.income_on_capacity * lat.capacity
+        + _OCCUPATION_INCOME[demo.occupation]
+        + 0.08 * (demo.education - 2)
+        + _W.income_noise * rng.standard_normal(n)
+    )
+    employed = _EMPLOYED[demo.occupation]
+    tenure = rng.exponential(365 * 4 * np.exp(0.25 * lat.z))
+    tenure = np.clip(tenure, 30, np.maximum((demo.age - 16) * 365, 31)).astype(np.int64)
+    tenure = np.where(employed, tenure, 0)
+    p_verified = np.where(np.isin(demo.occupation, (0, 1)), 0.55, 0.2)
+    pb = cal.bounds[cohort]
+    first = (h - lat.history).astype(np.int64)
+    return _Chunk(
+        n=n,
+        cohort=cohort,
+        lat=lat,
+        demo=demo,
+        pb=pb,
+        month=cal.month[cohort],
+        active=np.arange(h)[None, :] >= first[:, None],
+        first=first,
+        obs_day=pb[:, h],
+        income=income,
+        tenure=tenure,
+        income_verified=rng.random(n) < p_verified,
+        identity_verified=rng.random(n) < _sigmoid(2.5 + 0.6 * lat.identity),
+    )
+
+
+# --------------------------------------------------------------------------- credit
+
+
+@dataclass(frozen=True)
+class _Credit:
+    """Monthly panel of every credit account (rows) and what it says about each person."""
+
+    person: np.ndarray  # (a,) owner
+    number: np.ndarray  # (a,) account number of the owner (1 or 2)
+    is_open: np.ndarray  # (a, H)
+    limit: np.ndarray  # (a, H)
+    balance: np.ndarray  # (a, H) statement balance
+    stmt: np.ndarray  # (a, H) statement day
+    due: np.ndarray  # (a, H) due day
+    pay: np.ndarray  # (a, H) repayment day (only meaningful where billed)
+    billed: np.ndarray  # (a, H) a balance was due
+    status: np.ndarray  # (a, H) days past due shown on the statement
+    paid: np.ndarray  # (a, H) amount repaid
+    # Per person, as the truth sees them.
+    has_account: np.ndarray  # bool
+    util_now: np.ndarray  # balance / limit over the last three statements (NaN: no account)
+    late_recent: np.ndarray  # late repayments of the dues of months H-4 .. H-2
+    status_now: np.ndarray  # worst days past due on the latest statements
+    credit_months: np.ndarray  # months since the first account opened (0: no account)
+    severe_year: np.ndarray  # bool: a repayment 30+ days late in the last 365 days
+
+
+def _credit_panel(rng: np.random.Generator, ch: _Chunk) -> _Credit:
+    """Statements and repayments of each credit account, month by month.
+
+    Every person has two account slots and every random draw is made for both slots,
+    used or not: the draws of one person never depend on another's traits, so a drift
+    of the newest cohort leaves the older cohorts' credit (and truth) unchanged.
+    """
+    lat, h, n = ch.lat, ch.active.shape[1], ch.n
+
+    def per_slot(draw: Callable[[tuple[int, ...]], np.ndarray], *shape: int) -> np.ndarray:
+        return draw((n, 2, *shape))[person, slot]
+
     share = np.where(lat.thin, _W.account_share_thin, _W.account_share_full)
-    has = rng.random(ch.n) < share
+    has = rng.random(n) < share
     # First account: open before the window (most full-file people) or within the history.
-    within = lat.thin | (rng.random(ch.n) < 0.4)
-    offset = (rng.random(ch.n) * lat.history).astype(np.int64)
+    within = lat.thin | (rng.random(n) < 0.4)
+    offset = (rng.random(n) * lat.history).astype(np.int64)
     open_first = np.where(within, ch.first + offset, 0)
-    # A second account for some full-file people (credit seeking: more for risky people).
-    second = has & ~lat.thin & (rng.random(ch.n) < _sigmoid(-2.2 - 0.6 * ch.credit))
-    person = np.concatenate([np.flatnonzero(has), np.flatnonzero(second)])
-    number = np.concatenate([np.ones(has.sum(), np.int64), np.full(second.sum(), 2)])
-    opened = np.concatenate([open_first[has], rng.integers(1, h, second.sum())])
-    a = len(person)
-    cred = ch.credit[person]
+    # A second account for some full-file people (credit seeking: more for leveraged people).
+    second = has & ~lat.thin & (rng.random(n) < _sigmoid(-2.2 + 0.6 * lat.leverage))
+    open_second = rng.integers(1, h, n)
+    person, slot = np.nonzero(np.stack([has, second], axis=1))
+    number = slot + 1
+    opened = np.where(slot == 0, open_first[person], open_second[person])
+    disc, lev = lat.discipline[person], lat.leverage[person]
     distress = lat.distress[person].astype(float)
     months = np.arange(h)
     is_open = months[None, :] >= opened[:, None]
 
-    limit0 = ch.income[person] * 1.5 * np.exp(0.2 * cred + 0.35 * rng.standard_normal(a))
+    limit0 = ch.income[person] * 1.5 * np.exp(0.2 * disc + 0.3 * per_slot(rng.standard_normal))
     limit0 = np.where(number == 2, limit0 * 0.5, limit0)
     limit0 = np.clip(np.round(limit0 / 500) * 500, 500, 50_000)
-    raised = rng.random(a) < _sigmoid(-1.0 + 0.8 * cred)
-    raise_at = rng.integers(1, h, a)
-    limit1 = np.clip(np.round(limit0 * rng.uniform(1.2, 1.6, a) / 500) * 500, 500, 50_000)
+    raised = per_slot(rng.random) < _sigmoid(-1.0 + 0.8 * disc)
+    raise_at = per_slot(lambda size: rng.integers(1, h, size))
+    raise_by = per_slot(lambda size: rng.uniform(1.2, 1.6, size))
+    limit1 = np.clip(np.round(limit0 * raise_by / 500) * 500, 500, 50_000)
     limit = np.where(
-        raised[:, None] & (months[None, :] >= raise_at[:, None]), limit1[:, None], limit0[:, None]
+        raised[:, None] & (months[None, :] >= raise_at[:, None]),
+        limit1[:, None],
+        limit0[:, None],
     )
 
-    util_base = _sigmoid(-0.9 - 0.8 * cred + 0.6 * rng.standard_normal(a))
+    util_base = _sigmoid(
+        _W.util_logit + _W.util_on_leverage * lev + 0.3 * per_slot(rng.standard_normal)
+    )
     season = np.sqrt(_SPEND_SEASON[ch.month[person]])
-    util = util_base[:, None] * np.exp(0.35 * rng.standard_normal((a, h))) * season
-    util = np.clip(util + 0.15 * distress, 0.0, 1.05)
-    idle = rng.random((a, h)) < _sigmoid(-2.0 + 0.5 * cred + 0.5 * rng.standard_normal(a))[:, None]
+    util = util_base[:, None] * np.exp(0.3 * per_slot(rng.standard_normal, h)) * season
+    util = np.clip(util + _W.util_in_distress * distress, 0.0, 1.05)
+    p_idle = _sigmoid(-2.2 - 0.6 * lev + 0.5 * per_slot(rng.standard_normal))
+    idle = per_slot(rng.random, h) < p_idle[:, None]
     balance = np.where(idle, 0.0, np.round(limit * util, 2))
 
     pb = ch.pb[person]
     length = pb[:, 1:] - pb[:, :-1]
-    stmt = pb[:, :-1] + np.minimum(rng.integers(0, 28, a)[:, None], length - 1)
-    due = stmt + rng.choice(np.array([9, 10, 15, 20]), a)[:, None]
+    stmt_day = per_slot(lambda size: rng.integers(0, 28, size))
+    stmt = pb[:, :-1] + np.minimum(stmt_day[:, None], length - 1)
+    grace = per_slot(lambda size: rng.choice(np.array([9, 10, 15, 20]), size))
+    due = stmt + grace[:, None]
     late_p = _sigmoid(
         _W.late_logit
-        - _W.late_on_credit * cred[:, None]
+        - _W.late_on_discipline * disc[:, None]
         + _LATE_SEASON[ch.month[person]]
         + _W.late_in_distress * distress
     )
-    late = rng.random((a, h)) < late_p
-    scale = 4.0 + 22.0 * distress
-    raw_dpd = np.where(late, 1 + np.minimum(rng.exponential(scale), 119).astype(np.int64), 0)
+    late = per_slot(rng.random, h) < late_p
+    days = (4.0 + 22.0 * distress) * per_slot(rng.standard_exponential, h)
+    raw_dpd = np.where(late, 1 + np.minimum(days, 119).astype(np.int64), 0)
     billed = is_open & (balance > 0)
     # Oldest dues are paid first: a very late payment delays the following ones too.
     pay = np.maximum.accumulate(np.where(billed, due + raw_dpd, _NAT), axis=1)
-    dpd = pay - due
 
     # Delinquency status at each statement: age of the oldest due still unpaid then.
-    status = np.zeros((a, h), dtype=np.int64)
+    status = np.zeros(late.shape, dtype=np.int64)
     for lag in range(1, min(h, 6)):
         unpaid = billed[:, :-lag] & (pay[:, :-lag] > stmt[:, lag:])
         age = np.where(unpaid, stmt[:, lag:] - due[:, :-lag], 0)
         status[:, lag:] = np.maximum(status[:, lag:], age)
 
-    full = rng.random((a, h)) < _sigmoid(2.0 + 1.0 * cred)[:, None] * (1 - 0.5 * distress)
-    paid = np.where(full, balance, np.round(balance * rng.uniform(0.1, 0.9, (a, h)), 2))
+    # Paying the full balance, or else a share of it, follows discipline.
+    p_full = _sigmoid(0.8 + _W.full_on_discipline * disc - 0.4 * lev)[:, None]
+    full = per_slot(rng.random, h) < p_full * (1 - 0.5 * distress)
+    part = _sigmoid(-0.2 + 0.8 * disc[:, None] + 0.6 * per_slot(rng.standard_normal, h))
+    paid = np.where(full, balance, np.round(balance * part, 2))
 
+    # What the truth reads, per person, as the events show it before the observation
+    # date: late repayments and utilisation in the last 90 days, the arrears on the
+    # latest statements, seriously late repayments in the last year.
     obs = ch.obs_day[person][:, None]
-    srow, scol = np.nonzero(is_open)
-    rrow, rcol = np.nonzero(billed & (pay < obs))
+    shown = billed & (pay < obs)
+    days_late = pay - due
+    recent_late = shown & (days_late > 0) & (pay >= obs - 90)
+    late_recent = np.bincount(person, recent_late.sum(axis=1), minlength=n)
+    severe = shown & (days_late >= 30) & (pay >= obs - 365)
+    severe_year = np.bincount(person, severe.any(axis=1), minlength=n) > 0
+    stated = is_open & (stmt >= obs - 90)
+    ratio = np.where(stated, balance / limit, 0.0).sum(axis=1)
+    n_stated = np.bincount(person, stated.sum(axis=1), minlength=n)
+    util_now = np.full(n, np.nan)
+    np.divide(
+        np.bincount(person, ratio, minlength=n),
+        n_stated,
+        out=util_now,
+        where=n_stated > 0,
+    )
+    status_now = np.zeros(n, dtype=np.int64)
+    np.maximum.at(status_now, person, np.where(is_open[:, -1], status[:, -1], 0))
+    credit_months = np.zeros(n, dtype=np.int64)
+    np.maximum.at(credit_months, person, h - opened)
+    return _Credit(
+        person=person,
+        number=number,
+        is_open=is_open,
+        limit=limit,
+        balance=balance,
+        stmt=stmt,
+        due=due,
+        pay=pay,
+        billed=billed,
+        status=status,
+        paid=paid,
+        has_account=np.bincount(person, minlength=n) > 0,
+        credit_months=credit_months,
+        util_now=util_now,
+        late_recent=late_recent,
+        status_now=status_now,
+        severe_year=severe_year,
+    )
+
+
+def _credit_events(rng: np.random.Generator, ch: _Chunk, cr: _Credit) -> dict[str, np.ndarray]:
+    """The panel as statement and repayment events (repayments made before the observation)."""
+    obs = ch.obs_day[cr.person][:, None]
+    srow, scol = np.nonzero(cr.is_open)
+    rrow, rcol = np.nonzero(cr.billed & (cr.pay < obs))
     n_s, n_r = len(srow), len(rrow)
-    pay_ns = pay[rrow, rcol] * _DAY_NS + (rng.random(n_r) * _DAY_NS).astype(np.int64)
+    pay_ns = cr.pay[rrow, rcol] * _DAY_NS + (rng.random(n_r) * _DAY_NS).astype(np.int64)
     return {
-        "person": np.concatenate([person[srow], person[rrow]]),
-        "time": np.concatenate([stmt[srow, scol] * _DAY_NS, pay_ns]),
+        "person": np.concatenate([cr.person[srow], cr.person[rrow]]),
+        "time": np.concatenate([cr.stmt[srow, scol] * _DAY_NS, pay_ns]),
         "etype": np.concatenate(
             [
                 np.full(n_s, _EVENT_CODE["statement"], np.int8),
                 np.full(n_r, _EVENT_CODE["repayment"], np.int8),
             ]
         ),
-        "account": np.concatenate([number[srow], number[rrow]]).astype(np.int8),
-        "balance": np.concatenate([balance[srow, scol], np.full(n_r, np.nan)]),
-        "credit_limit": np.concatenate([limit[srow, scol], np.full(n_r, np.nan)]),
-        "amount": np.concatenate([np.full(n_s, np.nan), paid[rrow, rcol]]),
-        "amount_due": np.concatenate([np.full(n_s, np.nan), balance[rrow, rcol]]),
-        "due_date": np.concatenate([np.full(n_s, _NAT), due[rrow, rcol]]),
-        "dpd": np.concatenate([status[srow, scol], dpd[rrow, rcol]]),
+        "account": np.concatenate([cr.number[srow], cr.number[rrow]]).astype(np.int8),
+        "balance": np.concatenate([cr.balance[srow, scol], np.full(n_r, np.nan)]),
+        "credit_limit": np.concatenate([cr.limit[srow, scol], np.full(n_r, np.nan)]),
+        "amount": np.concatenate([np.full(n_s, np.nan), cr.paid[rrow, rcol]]),
+        "amount_due": np.concatenate([np.full(n_s, np.nan), cr.balance[rrow, rcol]]),
+        "due_date": np.concatenate([np.full(n_s, _NAT), cr.due[rrow, rcol]]),
+        "dpd": np.concatenate([cr.status[srow, scol], cr.pay[rrow, rcol] - cr.due[rrow, rcol]]),
     }
 
 
+# --------------------------------------------------------------------------- other events
+
+
 def _utility_events(rng: np.random.Generator, ch: _Chunk) -> dict[str, np.ndarray]:
-    """Utility bills paid through the platform: regular for good payers, patchy for others."""
+    """Utility bills paid through the platform: regular for disciplined payers, patchy else."""
     n_kinds = len(_UTILITY_BASE)
-    user = rng.random(ch.n) < _sigmoid(-0.7 + 0.4 * ch.capacity_signal)
+    lat = ch.lat
+    user = rng.random(ch.n) < _sigmoid(0.3 + 0.4 * lat.capacity)
     owns = user[:, None] & (rng.random((ch.n, n_kinds)) < _UTILITY_OWN[None, :])
     person, kind = np.nonzero(owns)
     k = len(person)
-    regular = _sigmoid(2.2 + 0.9 * ch.capacity_signal + 0.4 * rng.standard_normal(ch.n))
+    regular = _sigmoid(0.8 + 1.5 * lat.discipline + 0.3 * rng.standard_normal(ch.n))
     household = np.exp(
         0.3 * np.log(ch.income / _W.median_income) + 0.35 * rng.standard_normal(ch.n)
     )
     p_pay = regular[person][:, None] * _UTILITY_MONTHLY[kind][:, None]
-    p_pay = p_pay * (1 - 0.5 * ch.lat.distress[person])
+    p_pay = p_pay * (1 - 0.5 * lat.distress[person])
     paid = ch.active[person] & (rng.random((k, ch.active.shape[1])) < p_pay)
     row, period = np.nonzero(paid)
     who, what = person[row], kind[row]
@@ -511,7 +706,8 @@ def _utility_events(rng: np.random.Generator, ch: _Chunk) -> dict[str, np.ndarra
 def _topup_events(rng: np.random.Generator, ch: _Chunk) -> dict[str, np.ndarray]:
     """Phone top-ups: stretched budgets top up often and in small amounts."""
     user = rng.random(ch.n) < 0.5
-    rate = np.exp(np.log(0.45) + 0.5 * rng.standard_normal(ch.n) - 0.2 * ch.capacity_signal)
+    capacity = ch.lat.capacity
+    rate = np.exp(np.log(0.45) + 0.5 * rng.standard_normal(ch.n) - 0.2 * capacity)
     distress = ch.lat.distress
     lam = np.where(ch.active & user[:, None], rate[:, None] * (1 + 0.8 * distress), 0.0)
     counts = rng.poisson(lam)
@@ -520,7 +716,7 @@ def _topup_events(rng: np.random.Generator, ch: _Chunk) -> dict[str, np.ndarray]
     person, period = np.repeat(person, reps), np.repeat(period, reps)
     level = (
         2.8
-        + 0.8 * ch.capacity_signal[person]
+        + 0.5 * capacity[person]
         + 0.5 * np.log(ch.income[person] / _W.median_income)
         - 1.0 * distress[person, period]
         + 0.8 * rng.standard_normal(len(person))
@@ -535,7 +731,7 @@ def _topup_events(rng: np.random.Generator, ch: _Chunk) -> dict[str, np.ndarray]
 
 
 def _purchase_events(rng: np.random.Generator, ch: _Chunk) -> dict[str, np.ndarray]:
-    """Purchases: seasonal volume; risky people buy more gaming/luxury and confirm less."""
+    """Purchases: seasonal volume; impulsive shoppers buy more gaming/luxury, confirm less."""
     rate = np.exp(np.log(0.25) + 0.7 * rng.standard_normal(ch.n)) * np.where(ch.lat.thin, 1.3, 1.0)
     lam = np.where(ch.active, rate[:, None] * _SPEND_SEASON[ch.month], 0.0)
     counts = rng.poisson(lam)
@@ -543,7 +739,7 @@ def _purchase_events(rng: np.random.Generator, ch: _Chunk) -> dict[str, np.ndarr
     reps = counts[person, period]
     person, period = np.repeat(person, reps), np.repeat(period, reps)
     k = len(person)
-    pref = ch.preference[person]
+    pref = ch.lat.preference[person]
     logits = (
         np.log(_PURCHASE_SHARE)[None, :]
         - pref[:, None] * _PURCHASE_RISK_TILT[None, :]
@@ -572,10 +768,11 @@ def _purchase_events(rng: np.random.Generator, ch: _Chunk) -> dict[str, np.ndarr
 
 
 def _identity_events(rng: np.random.Generator, ch: _Chunk) -> dict[str, np.ndarray]:
-    """Address changes (risky people move more) and profile updates (good people update)."""
+    """Address changes (unstable people move more) and profile updates (stable people update)."""
     years = ch.lat.history / 12
-    moves = rng.poisson(years * 0.25 * np.exp(-0.45 * ch.identity))
-    updates = rng.poisson(years * 0.6 * np.exp(0.25 * ch.identity))
+    identity = ch.lat.identity
+    moves = rng.poisson(years * 0.25 * np.exp(-0.6 * identity))
+    updates = rng.poisson(years * 0.6 * np.exp(0.25 * identity))
     person = np.concatenate(
         [np.repeat(np.arange(ch.n), moves), np.repeat(np.arange(ch.n), updates)]
     )
@@ -623,63 +820,227 @@ def _concat_blocks(blocks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]
     return out
 
 
+# --------------------------------------------------------------------------- contacts
+
+
 @dataclass(frozen=True)
-class _Demographics:
-    """Who a person is; drawn before income, which depends on occupation and education."""
+class _Graph:
+    """Directed contacts: ``src`` knows ``code`` (a person of the chunk, or ``n + k``:
+    the k-th person outside the platform)."""
 
-    age: np.ndarray
-    gender: np.ndarray  # codes into schemas.GENDERS
-    education: np.ndarray  # codes into schemas.EDUCATION_LEVELS
-    occupation: np.ndarray  # codes into schemas.OCCUPATIONS
+    src: np.ndarray
+    code: np.ndarray
+    n: int
+
+    def exposure(self, flag: np.ndarray) -> np.ndarray:
+        """Share of each person's contacts on the platform for whom ``flag`` holds (0: none)."""
+        inside = self.code < self.n
+        src, dst = self.src[inside], self.code[inside]
+        known = np.bincount(src, minlength=self.n)
+        hits = np.bincount(src, flag[dst].astype(np.float64), minlength=self.n)
+        return np.divide(hits, known, out=np.zeros(self.n), where=known > 0)
 
 
-def _draw_demographics(rng: np.random.Generator, lat: _Latents) -> _Demographics:
-    n = len(lat.z)
-    # Protected attributes: at most weakly related to z.
-    age = np.clip(np.round(36 + 11 * _propensity(rng, lat.z, 0.12)), 18, 75).astype(np.int64)
-    gender_u = rng.random(n)
-    p_female = 0.495 * (1 + 0.04 * np.tanh(lat.z))
-    gender = np.where(gender_u < 0.01, 2, np.where(gender_u < 0.01 + p_female, 0, 1))
-    edu_latent = _sigmoid(1.6 * (0.2 * lat.z + 0.2 * lat.capacity + 0.95 * rng.standard_normal(n)))
-    education = np.searchsorted(_EDUCATION_CUTS, edu_latent)
-    occ_logits = (
-        _OCCUPATION_BASE[None, :]
-        + lat.capacity[:, None] * _OCCUPATION_ON_CAPACITY[None, :]
-        + rng.gumbel(size=(n, len(_OCCUPATION_BASE)))
+def _contact_graph(rng: np.random.Generator, ch: _Chunk, contacts_mean: float) -> _Graph:
+    """Contacts with homophily: people know others of their cohort with similar means and
+    habits (near ranks of discipline + capacity - leverage + noise).
+
+    Within a cohort, so a drift of the newest cohort leaves the older cohorts' networks
+    (and the truth, which reads them) unchanged.
+    """
+    n, lat = ch.n, ch.lat
+    standing = lat.discipline + lat.capacity - lat.leverage
+    key = standing + _W.homophily_noise * rng.standard_normal(n)
+    by_rank = np.lexsort((key, ch.cohort))  # cohort by cohort, then by key
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_rank] = np.arange(n)
+    size = np.bincount(ch.cohort, minlength=int(ch.cohort.max(initial=0)) + 1)
+    block_end = np.cumsum(size)
+    block_start = block_end - size
+    lam = contacts_mean / (1 - _W.no_contacts_share)
+    counts = np.where(rng.random(n) < _W.no_contacts_share, 0, rng.poisson(lam, n))
+    src = np.repeat(np.arange(n), counts)
+    e = len(src)
+    step = rng.geometric(1 / _W.contact_rank_scale, e) * np.where(rng.random(e) < 0.5, -1, 1)
+    lo, hi = block_start[ch.cohort[src]], block_end[ch.cohort[src]]
+    pos = rank[src] + step
+    pos = np.where((pos < lo) | (pos >= hi), rank[src] - step, pos)
+    dst = by_rank[np.clip(pos, lo, hi - 1)]
+    external = rng.random(e) < _W.external_contact_share
+    outside = rng.integers(0, 10**8, e)
+    keep = external | (dst != src)
+    # One code per (person, contact): internal contacts first, then outside ones.
+    code = np.where(external, n + outside, dst)
+    pair = np.unique(src[keep] * (n + 10**8) + code[keep])
+    return _Graph(pair // (n + 10**8), pair % (n + 10**8), n)
+
+
+def _contacts_frame(
+    rng: np.random.Generator,
+    ch: _Chunk,
+    graph: _Graph,
+    pid: pa.Array,
+    registered: np.ndarray,
+) -> pd.DataFrame:
+    src, code, n = graph.src, graph.code, graph.n
+    is_out = code >= n
+    contact = pc.if_else(
+        pa.array(is_out),
+        _fixed_ids("N", np.where(is_out, code - n, 0), 8),
+        pc.take(pid, pa.array(np.where(is_out, 0, code))),
     )
-    occupation = np.argmax(occ_logits, axis=1)
-    student = (age < 23) & (rng.random(n) < 0.6)
-    retired = (age >= 60) & (rng.random(n) < 0.7)
-    occupation = np.where(student, 4, np.where(retired, 5, occupation))
-    return _Demographics(age, gender, education, occupation)
+    obs = ch.obs_day[src]
+    start = np.maximum(registered[src], obs - 8 * 365)
+    since = start + (rng.random(len(src)) * (obs - start)).astype(np.int64)
+    return pd.DataFrame(
+        {
+            "person_id": _str_series(pc.take(pid, pa.array(src))),
+            "contact_id": _str_series(contact),
+            "since_date": _days_to_datetime(since),
+        }
+    )
+
+
+# --------------------------------------------------------------------------- the truth
+
+
+def _channel_logits(
+    ch: _Chunk, cr: _Credit, exposure: np.ndarray, hidden: np.ndarray
+) -> np.ndarray:
+    """(n, 4) default logits (without the intercept) of the four ways to default.
+
+    A person defaults if any way happens (competing risks), so the true PD is high when
+    any one of them is, an OR of AND-shaped pockets that no additive scorecard can draw
+    but trees can. Every term is monotone in the direction the feature registry
+    declares, and every input is shown by the events or the profile (see _Credit).
+    """
+    lat = ch.lat
+    thin = lat.thin.astype(np.float64)
+    late = np.minimum(cr.late_recent, 4)
+    # 1. Arrears roll forward: poor discipline (steep below average, flat above), recent
+    #    late repayments, the arrears on the latest statements and a young credit file.
+    #    A first credit line (no account yet) carries a flat risk of its own.
+    roll = np.where(
+        cr.has_account,
+        _W.roll_discipline * _softplus(-1.5 * lat.discipline - 0.5)
+        + _W.roll_late * late
+        + _W.roll_arrears * np.minimum(cr.status_now, 90)
+        + _W.roll_new_credit * _sigmoid(0.5 * (12 - cr.credit_months)),
+        _W.roll_no_account,
+    )
+    # 2. Over-indebtedness: a high utilisation with a low income; either alone is harmless.
+    high_use = _sigmoid(
+        _W.debt_utilisation_sharpness * (np.nan_to_num(cr.util_now) - _W.debt_utilisation)
+    )
+    low_income = _sigmoid(_W.debt_income_sharpness * np.log(_W.debt_income / ch.income))
+    debt = np.where(cr.has_account, _W.debt_risk * high_use * low_income, _OFF)
+    # 3. Income shock: a new job and no verified income (a verified payroll protects).
+    new_job = np.where(
+        _EMPLOYED[ch.demo.occupation],
+        _sigmoid(_W.shock_tenure_sharpness * (_W.shock_tenure_years - ch.tenure / 365)),
+        0.0,
+    )
+    shock = _W.shock_base + _W.shock_risk * new_job * ~ch.income_verified
+    # 4. Thin file: with little history, a recent late repayment weighs heavily (on a full
+    #    file it is only part of the first way), and so do contacts in arrears.
+    thin_way = _W.thin_base + thin * (
+        _W.thin_risk * _sigmoid(4.0 * (late - 0.5)) + _W.thin_contacts * exposure
+    )
+    shared = _W.identity_unverified * ~ch.identity_verified + hidden
+    return np.stack([roll, debt, shock, thin_way], axis=1) + shared[:, None]
+
+
+def _true_pd(alpha: float, logits: np.ndarray) -> np.ndarray:
+    """Probability that at least one way to default happens: 1 - prod(1 - p_k)."""
+    return -np.expm1(np.log1p(-_sigmoid(alpha + logits)).sum(axis=1))
+
+
+def _risk(rng: np.random.Generator, ch: _Chunk, contacts_mean: float):
+    """The credit panel, the contact graph and the default logits of a chunk."""
+    credit = _credit_panel(rng, ch)
+    graph = _contact_graph(rng, ch, contacts_mean)
+    hidden = _W.unobserved_sd * rng.standard_normal(ch.n)
+    logits = _channel_logits(ch, credit, graph.exposure(credit.severe_year), hidden)
+    return credit, graph, logits
+
+
+def _solve_alpha(sim: SimulateParams, base: BaseParams) -> float:
+    """Intercept that makes the mean true PD equal ``sim.default_rate`` (no drift)."""
+    return _alpha_for(
+        sim.default_rate,
+        sim.n_cohorts,
+        sim.cohort_spacing_months,
+        sim.history_months,
+        sim.thin_file_share,
+        sim.contacts_mean,
+        base,
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _alpha_for(
+    default_rate: float,
+    n_cohorts: int,
+    cohort_spacing_months: int,
+    history_months: int,
+    thin_file_share: float,
+    contacts_mean: float,
+    base: BaseParams,
+) -> float:
+    """The intercept depends only on these parameters (the reference sample's, not the world's)."""
+    sim = SimulateParams(
+        default_rate=default_rate,
+        n_cohorts=n_cohorts,
+        cohort_spacing_months=cohort_spacing_months,
+        history_months=history_months,
+        thin_file_share=thin_file_share,
+        contacts_mean=contacts_mean,
+    )
+    rng = np.random.default_rng(np.random.SeedSequence(base.seed, spawn_key=(_REFERENCE_STREAM,)))
+    ch = _draw_chunk(rng, sim, _Calendar.build(sim, base), _REFERENCE_SIZE, 0.0)
+    _, _, logits = _risk(rng, ch, contacts_mean)
+    # Newton steps on the monotone mean PD, kept inside a shrinking bisection bracket.
+    lo, hi = -30.0, 30.0
+    alpha = float(np.log(default_rate / (1 - default_rate)) - np.median(logits.max(axis=1)))
+    for _ in range(100):
+        p = _sigmoid(alpha + logits)
+        pd_ = _true_pd(alpha, logits)
+        gap = pd_.mean() - default_rate
+        if abs(gap) < 1e-12:
+            break
+        lo, hi = (lo, alpha) if gap > 0 else (alpha, hi)
+        slope = ((1 - pd_) * p.sum(axis=1)).mean()  # d pd / d alpha = (1 - pd) sum_k p_k
+        step = alpha - gap / slope
+        alpha = step if lo < step < hi else (lo + hi) / 2
+    return alpha
+
+
+# --------------------------------------------------------------------------- profiles
 
 
 def _profiles_frame(
     rng: np.random.Generator,
     ch: _Chunk,
-    demo: _Demographics,
     pid: pa.Array,
     missing_rate: float,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Profile facts as known at each person's observation date; also the registration day."""
-    n, lat = ch.n, ch.lat
+    n, lat, demo = ch.n, ch.lat, ch.demo
     obs_year = ch.obs_day.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
     birth_year = np.clip(obs_year - demo.age - (rng.random(n) < 0.5), 1900, 2015)
-    tenure = rng.exponential(365 * 4 * np.exp(0.25 * lat.z))
-    tenure = np.clip(tenure, 30, np.maximum((demo.age - 16) * 365, 31)).astype(np.int64)
-    employment_start = np.where(_EMPLOYED[demo.occupation], ch.obs_day - tenure, _NAT)
+    employment_start = np.where(_EMPLOYED[demo.occupation], ch.obs_day - ch.tenure, _NAT)
 
     income = ch.income
-    inflation = np.abs(rng.normal(0.05 + 0.12 * np.maximum(-lat.z, 0), 0.1))
+    inflation = np.abs(rng.normal(0.05 + 0.12 * np.maximum(-lat.z, 0), _W.inflation_sd))
     declared = np.round(income * np.exp(inflation), -2)
-    p_verified = np.where(np.isin(demo.occupation, (0, 1)), 0.55, 0.2)
     verified = np.where(
-        rng.random(n) < p_verified,
+        ch.income_verified,
         np.round(income * np.exp(rng.normal(-0.02, 0.04, n))),
         np.nan,
     )
-    identity_verified = rng.random(n) < _sigmoid(2.5 + 0.5 * ch.identity)
-    completeness = _sigmoid(1.0 + 0.6 * ch.identity - 0.8 * lat.thin + 0.5 * rng.standard_normal(n))
+    completeness = _sigmoid(
+        1.0 + 0.6 * lat.identity - 0.8 * lat.thin + 0.5 * rng.standard_normal(n)
+    )
     completeness = np.round(completeness * 20) / 20
     registered = np.where(
         lat.thin,
@@ -702,60 +1063,12 @@ def _profiles_frame(
             "employment_start_date": _days_to_datetime(np.where(gone(), _NAT, employment_start)),
             "declared_income": np.where(gone(), np.nan, declared),
             "verified_income": np.where(gone(), np.nan, verified),
-            "identity_verified": pd.arrays.BooleanArray(identity_verified, gone()),
+            "identity_verified": pd.arrays.BooleanArray(ch.identity_verified, gone()),
             "profile_completeness": np.where(gone(), np.nan, completeness),
             "registered_date": _days_to_datetime(np.where(gone(), _NAT, registered)),
         }
     )
     return frame, registered
-
-
-def _contacts_frame(
-    rng: np.random.Generator,
-    ch: _Chunk,
-    pid: pa.Array,
-    registered: np.ndarray,
-    contacts_mean: float,
-) -> pd.DataFrame:
-    """Directed contacts with homophily: people connect to others of similar risk."""
-    n, z = ch.n, ch.lat.z
-    key = z + _W.homophily_noise * rng.standard_normal(n)
-    by_rank = np.argsort(key, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[by_rank] = np.arange(n)
-    weight = np.exp(0.08 * z)
-    lam = contacts_mean * weight / weight.mean() / (1 - _W.no_contacts_share)
-    counts = np.where(rng.random(n) < _W.no_contacts_share, 0, rng.poisson(lam))
-    src = np.repeat(np.arange(n), counts)
-    e = len(src)
-    step = rng.geometric(1 / _W.contact_rank_scale, e) * np.where(rng.random(e) < 0.5, -1, 1)
-    pos = rank[src] + step
-    pos = np.where((pos < 0) | (pos >= n), rank[src] - step, pos)
-    dst = by_rank[np.clip(pos, 0, n - 1)]
-    external = rng.random(e) < _W.external_contact_share
-    outside = rng.integers(0, 10**8, e)
-    keep = external | (dst != src)
-    # One code per (person, contact): internal contacts first, then outside ones.
-    code = np.where(external, n + outside, dst)
-    pair = src[keep] * (n + 10**8) + code[keep]
-    pair = np.unique(pair)
-    src, code = pair // (n + 10**8), pair % (n + 10**8)
-    is_out = code >= n
-    contact = pc.if_else(
-        pa.array(is_out),
-        _fixed_ids("N", np.where(is_out, code - n, 0), 8),
-        pc.take(pid, pa.array(np.where(is_out, 0, code))),
-    )
-    obs = ch.obs_day[src]
-    start = np.maximum(registered[src], obs - 8 * 365)
-    since = start + (rng.random(len(src)) * (obs - start)).astype(np.int64)
-    return pd.DataFrame(
-        {
-            "person_id": _str_series(pc.take(pid, pa.array(src))),
-            "contact_id": _str_series(contact),
-            "since_date": _days_to_datetime(since),
-        }
-    )
 
 
 def _events_frame(
@@ -783,7 +1096,8 @@ def _events_frame(
             "event_time": ev["time"].view("datetime64[ns]"),
             "event_type": _vocab_series(ev["etype"], schemas.EVENT_TYPES),
             "account_id": _str_series(
-                _fixed_ids("A", person_numbers[person], width, suffix=account), account > 0
+                _fixed_ids("A", person_numbers[person], width, suffix=account),
+                account > 0,
             ),
             "amount": ev["amount"],
             "balance": ev["balance"],
@@ -803,48 +1117,21 @@ def _simulate_chunk(
     ctx: _Context, index: int, start: int, n: int, first_event: int
 ) -> tuple[BehaviourData, pd.DataFrame]:
     """People ``start .. start+n-1`` (0-based), drawn from chunk ``index``'s own stream."""
-    sim, cal = ctx.sim, ctx.cal
+    sim = ctx.sim
     rng = np.random.default_rng(
         np.random.SeedSequence(ctx.base.seed, spawn_key=(_CHUNK_STREAM, index))
     )
-    h = sim.history_months
-    cohort = rng.integers(0, sim.n_cohorts, n)
-    newest = cohort == sim.n_cohorts - 1
-    lat = _draw_latents(rng, n, sim.thin_file_share, h, np.where(newest, sim.drift, 0.0))
-    true_pd = _sigmoid(ctx.alpha + _risk_index(lat))
+    ch = _draw_chunk(rng, sim, ctx.cal, n, sim.drift)
+    credit, graph, logits = _risk(rng, ch, sim.contacts_mean)
+    true_pd = _true_pd(ctx.alpha, logits)
     default = rng.random(n) < true_pd
 
-    pb = cal.bounds[cohort]
-    first = (h - lat.history).astype(np.int64)
-    demo = _draw_demographics(rng, lat)
-    # Students, the unemployed and retired people earn less; education pays a little.
-    income = _W.median_income * np.exp(
-        0.4 * lat.capacity
-        + _OCCUPATION_INCOME[demo.occupation]
-        + 0.08 * (demo.education - 2)
-        + 0.3 * rng.standard_normal(n)
-    )
-    ch = _Chunk(
-        n=n,
-        lat=lat,
-        pb=pb,
-        month=cal.month[cohort],
-        active=np.arange(h)[None, :] >= first[:, None],
-        first=first,
-        obs_day=pb[:, h],
-        income=income,
-        credit=_propensity(rng, lat.z, _W.credit_on_z),
-        capacity_signal=_propensity(rng, lat.capacity, _W.capacity_signal_on_capacity),
-        preference=_propensity(rng, lat.z, _W.preference_on_z),
-        identity=_propensity(rng, lat.z, _W.identity_on_z),
-    )
     numbers = start + 1 + np.arange(n, dtype=np.int64)
     pid = _fixed_ids("P", numbers, ctx.person_width)
-
-    profiles, registered = _profiles_frame(rng, ch, demo, pid, sim.missing_rate)
+    profiles, registered = _profiles_frame(rng, ch, pid, sim.missing_rate)
     events = _concat_blocks(
         [
-            _credit_events(rng, ch),
+            _credit_events(rng, ch, credit),
             _utility_events(rng, ch),
             _topup_events(rng, ch),
             _purchase_events(rng, ch),
@@ -852,7 +1139,7 @@ def _simulate_chunk(
         ]
     )
     events_df = _events_frame(events, pid, numbers, first_event, ctx.person_width)
-    contacts = _contacts_frame(rng, ch, pid, registered, sim.contacts_mean)
+    contacts = _contacts_frame(rng, ch, graph, pid, registered)
 
     obs_dates = _days_to_datetime(ch.obs_day)
     outcomes = pd.DataFrame(
@@ -863,7 +1150,11 @@ def _simulate_chunk(
         }
     )
     truth = pd.DataFrame(
-        {"person_id": _str_series(pid), "observation_date": obs_dates, "true_pd": true_pd}
+        {
+            "person_id": _str_series(pid),
+            "observation_date": obs_dates,
+            "true_pd": true_pd,
+        }
     )
     data = BehaviourData(
         profiles=schemas.conform(profiles, schemas.PROFILES),
