@@ -269,7 +269,7 @@ def _draw_latents(
     h: int,
     shift: np.ndarray | float,
 ) -> _Latents:
-    """Latent state of ``n`` people with ``h`` months of history; ``z`` shifted by ``shift``."""
+    """Latent state of ``n`` people with ``h`` months of history; traits moved by ``shift``."""
     z = rng.standard_normal(n)
     # A drift moves every trait by ``shift`` SDs towards (positive) or away from credit.
     discipline = _trait(rng, z, _W.discipline_on_z) + shift
@@ -506,8 +506,8 @@ class _Credit:
     paid: np.ndarray  # (a, H) amount repaid
     # Per person, as the truth sees them.
     has_account: np.ndarray  # bool
-    util_now: np.ndarray  # balance / limit over the last three statements (NaN: no account)
-    late_recent: np.ndarray  # late repayments of the dues of months H-4 .. H-2
+    util_now: np.ndarray  # mean balance / limit of the statements in the last 90 days
+    late_recent: np.ndarray  # late repayments made in the last 90 days
     status_now: np.ndarray  # worst days past due on the latest statements
     credit_months: np.ndarray  # months since the first account opened (0: no account)
     severe_year: np.ndarray  # bool: a repayment 30+ days late in the last 365 days
@@ -955,7 +955,9 @@ def _true_pd(alpha: float, logits: np.ndarray) -> np.ndarray:
     return -np.expm1(np.log1p(-_sigmoid(alpha + logits)).sum(axis=1))
 
 
-def _risk(rng: np.random.Generator, ch: _Chunk, contacts_mean: float):
+def _risk(
+    rng: np.random.Generator, ch: _Chunk, contacts_mean: float
+) -> tuple[_Credit, _Graph, np.ndarray]:
     """The credit panel, the contact graph and the default logits of a chunk."""
     credit = _credit_panel(rng, ch)
     graph = _contact_graph(rng, ch, contacts_mean)
@@ -1183,7 +1185,7 @@ def iter_world_chunks(
 ) -> Iterator[tuple[BehaviourData, pd.DataFrame]]:
     """The world chunk by chunk (``sim.chunk_size`` people each) with each chunk's truth.
 
-    Contacts connect people of the same chunk; event ids run on across chunks.
+    Contacts connect people of the same chunk and cohort; event ids run on across chunks.
     """
     ctx = _context(sim, base)
     first_event = 0
