@@ -307,6 +307,15 @@ class ServeParams(_Section):
     build: bool = Field(True, description="Also build the Bento from bentofile.yaml.")
 
 
+class AdviceParams(_Section):
+    """Advice: the changes within a person's power that would raise their score most."""
+
+    max_actions: int = Field(3, ge=1, le=10, description="Most actions advised per person.")
+    min_gain_points: int = Field(
+        1, ge=1, description="Smallest score gain (points) worth advising an action for."
+    )
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -323,6 +332,7 @@ class Params(_Section):
     gate: GateParams = Field(default_factory=GateParams)
     mlflow: MlflowParams = Field(default_factory=MlflowParams)
     serve: ServeParams = Field(default_factory=ServeParams)
+    advice: AdviceParams = Field(default_factory=AdviceParams)
 
 
 def _format_error(err: ValidationError, source: str) -> str:
