@@ -498,6 +498,7 @@ class Advice:
     current: dict[str, Any]
     items: list[AdviceItem]
     combined: Outcome | None
+    combined_sentence: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -512,7 +513,11 @@ def _describe(name: str) -> str:
 
 
 def _show(name: str, v: float) -> str:
-    return "not on record" if np.isnan(v) else _format_value(feature_spec(name), v)
+    if np.isnan(v):
+        return "not on record"
+    if name.endswith("_trend") and feature_spec(name).unit == "share":
+        return f"{100 * v:+.0f} percentage points"
+    return _format_value(feature_spec(name), v)
 
 
 def _changes(old: dict[str, float], new: dict[str, float]) -> list[FeatureChange]:
@@ -664,5 +669,9 @@ def advise(
         )
         both = _decide(model, together)
         for r, i in enumerate(rows):
-            results[i].combined = _outcome(both, r, results[i].current)
+            res = results[i]
+            res.combined = _outcome(both, r, res.current)
+            res.combined_sentence = sentence(
+                f"All {len(res.items)} together", res.combined, model.decision_params.tiers
+            )
     return results

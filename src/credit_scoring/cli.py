@@ -534,6 +534,100 @@ def score(
     )
 
 
+@app.command()
+def advice(
+    person_id: Annotated[str, typer.Option("--person-id", help="The person to advise.")],
+    observation_date: Annotated[
+        str | None,
+        typer.Option(help="YYYY-MM-DD of the feature row (default: the person's latest)."),
+    ] = None,
+    params: ParamsOption = Path("params.yaml"),
+    model_dir: Annotated[Path, typer.Option(help="The deployable model bundle.")] = DEPLOY_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the advice as JSON.")] = False,
+) -> None:
+    """How one person can raise their score: the changes within their power that gain most.
+
+    Reads the person's feature row from features.parquet, applies every action of the
+    catalogue (only features the person can change, moved together consistently over
+    time), scores each with the deployed model and shows the best `advice.max_actions`
+    with their new score, band, credit limit and tiers.
+    """
+    import pandas as pd
+
+    from credit_scoring import advice as advice_mod
+    from credit_scoring.model import CreditModel
+
+    p = _load(params)
+    source = Path(p.features.output_dir) / "features.parquet"
+    try:
+        if not source.is_file():
+            raise StageError(f"{source}: no such file (run `dvc repro` first)")
+        if not (model_dir / "bundle.json").is_file():
+            raise StageError(f"{model_dir}: no model bundle (run `dvc repro` first)")
+        rows = pd.read_parquet(source, filters=[("person_id", "==", person_id)])
+        if rows.empty:
+            raise StageError(f"{source}: no person {person_id!r}")
+        dates = sorted(rows["observation_date"].unique())
+        if observation_date is None:
+            when = dates[-1]
+        else:
+            try:
+                when = pd.Timestamp(observation_date)
+            except ValueError:
+                raise StageError(
+                    f"--observation-date: {observation_date!r} is not a date (YYYY-MM-DD)"
+                ) from None
+            if when not in set(dates):
+                shown = ", ".join(f"{pd.Timestamp(d):%Y-%m-%d}" for d in dates)
+                raise StageError(
+                    f"{source}: person {person_id!r} has no row at {when:%Y-%m-%d} "
+                    f"(dates: {shown})"
+                )
+        row = rows[rows["observation_date"] == when].head(1)
+        model = CreditModel.load(model_dir)
+        result = advice_mod.advise(model, row, p.advice)[0]
+    except (StageError, ValueError, OSError) as err:
+        _fail(f"advice: {err}")
+        raise  # unreachable
+    when_text = f"{pd.Timestamp(when):%Y-%m-%d}"
+    if as_json:
+        body = {"person_id": person_id, "observation_date": when_text, **result.to_dict()}
+        typer.echo(json.dumps(body, indent=2))
+        return
+    Console().print(_advice_view(result, f"{person_id} at {when_text}"))
+
+
+def _advice_view(result, who: str):  # noqa: ANN001, ANN202 (rich types, imported lazily)
+    """Today's decision, a table of the advised actions, what each changes, and all together."""
+    from rich.console import Group
+    from rich.text import Text
+
+    now = result.current
+    head = Text(
+        f"{who}: score {now['score']} ({now['band']}), credit limit "
+        f"CNY {now['credit_limit']:,.0f}, tiers: {', '.join(now['tiers']) or 'none'}"
+    )
+    if not result.items:
+        return Group(head, Text("No change within this person's power raises the score."))
+    table = RichTable(title="How to raise the score")
+    for col in ("#", "Action", "Gain", "New score", "Reaches"):
+        table.add_column(col, justify="right" if col in ("#", "Gain", "New score") else "left")
+    for i, item in enumerate(result.items, 1):
+        out = item.outcome
+        reaches = [out.band] if out.band is not None else []
+        if out.credit_limit is not None:
+            reaches.append(f"limit CNY {out.credit_limit:,.0f}")
+        reaches += out.new_tiers
+        table.add_row(str(i), item.text, f"+{out.gain}", str(out.score), "\n".join(reaches) or "-")
+    lines = [head, table]
+    for i, item in enumerate(result.items, 1):
+        lines.append(Text(f"{i}. {item.sentence}"))
+        lines += [Text(f"   - {c.text}") for c in item.changes]
+    if result.combined_sentence is not None:
+        lines.append(Text(result.combined_sentence))
+    return Group(*lines)
+
+
 def _dvc_lock_hashes(lock_path: Path = Path("dvc.lock")) -> dict[str, str]:
     """md5 of every stage output recorded by DVC, to tie a run to its exact data."""
     import yaml
