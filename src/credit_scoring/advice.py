@@ -441,6 +441,7 @@ def apply_action(action: Action, X: pd.DataFrame) -> pd.DataFrame:
         v = np.asarray(values, dtype=np.float64)
         v = np.clip(_round(v) if whole else v, lo, hi)
         old = _v(X, name)
+        v = np.where(np.isclose(v, old, rtol=1e-12, atol=1e-12), old, v)  # float noise
         if name not in action.creates:
             v = np.where(np.isnan(old), np.nan, v)
         out[name] = v

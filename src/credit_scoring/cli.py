@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +22,11 @@ from rich.table import Table as RichTable
 from credit_scoring import __version__
 from credit_scoring.config import ConfigError, Params, load_params
 from credit_scoring.telemetry import disable_telemetry
+
+if TYPE_CHECKING:
+    from rich.console import Group
+
+    from credit_scoring.advice import Advice
 
 app = typer.Typer(
     name="credit-scoring",
@@ -580,8 +585,7 @@ def advice(
             if when not in set(dates):
                 shown = ", ".join(f"{pd.Timestamp(d):%Y-%m-%d}" for d in dates)
                 raise StageError(
-                    f"{source}: person {person_id!r} has no row at {when:%Y-%m-%d} "
-                    f"(dates: {shown})"
+                    f"{source}: person {person_id!r} has no row at {when:%Y-%m-%d} (dates: {shown})"
                 )
         row = rows[rows["observation_date"] == when].head(1)
         model = CreditModel.load(model_dir)
@@ -597,7 +601,7 @@ def advice(
     Console().print(_advice_view(result, f"{person_id} at {when_text}"))
 
 
-def _advice_view(result, who: str):  # noqa: ANN001, ANN202 (rich types, imported lazily)
+def _advice_view(result: Advice, who: str) -> Group:
     """Today's decision, a table of the advised actions, what each changes, and all together."""
     from rich.console import Group
     from rich.text import Text
