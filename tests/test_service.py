@@ -212,6 +212,18 @@ def test_scorer_score_events_equals_the_pipeline_feature_table(small_world, smal
         )
 
 
+def test_scorer_advice_is_the_library_advice_with_todays_decision(small_model, sample):
+    """Scorer.advise (the service's logic) == advice.advise on the same feature row."""
+    from credit_scoring.advice import advise
+
+    scorer = Scorer(small_model, {"model_version": "t"})
+    for _, row in sample.iterrows():
+        got = scorer.advise(features_json(row, small_model.feature_names), max_actions=2)
+        want = advise(small_model, row.to_frame().T)[0].to_dict()
+        assert got["advice"] == want["items"][:2]
+        assert got["decision"]["score"] == want["current"]["score"]
+
+
 def test_scorer_batch_refuses_more_than_max_batch(small_model):
     from credit_scoring.serving import BatchTooLargeError
 
@@ -266,6 +278,30 @@ def test_score_events_over_http_equals_batch_scoring(server, small_world, sample
         assert_same_decision(r.json(), want.loc[i], f"events of {row['person_id']}")
 
 
+def test_advice_over_http_is_the_library_advice(server, sample, small_model):
+    """/advice == advice.advise for the same people: today's decision, then the actions
+    (largest gain first) whose claimed new score the model gives for the changed features."""
+    from credit_scoring.advice import advise
+
+    want = advise(small_model, sample)
+    base = small_model.decide(sample[small_model.feature_names], with_reasons=False)
+    advised = 0
+    for i, row in sample.iterrows():
+        body = {"features": features_json(row, small_model.feature_names), "max_actions": 3}
+        r = server.post("/advice", json=body)
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert got["decision"]["score"] == base["score"][i]
+        expected = want[i].to_dict()
+        assert [a["action"] for a in got["advice"]] == [a["action"] for a in expected["items"]]
+        for a, w in zip(got["advice"], expected["items"], strict=True):
+            assert a["outcome"]["score"] == w["outcome"]["score"]
+            assert a["outcome"]["gain"] == a["outcome"]["score"] - got["decision"]["score"] > 0
+            assert a["sentence"] == w["sentence"]
+        advised += bool(got["advice"])
+    assert advised, "nobody in the sample got advice"
+
+
 def test_too_large_batch_is_refused_with_413_naming_the_limit(server):
     r = server.post("/score_batch", json={"people": [{}] * (MAX_BATCH + 1)})
     assert r.status_code == 413, r.text
@@ -285,6 +321,9 @@ def test_too_large_batch_is_refused_with_413_naming_the_limit(server):
         ("/score_batch", {"people": []}, "people"),
         ("/score_batch", {"people": [{}, {"n_late_365d": [1]}]}, "n_late_365d"),
         ("/score_events", {"events": []}, "observation_date"),
+        ("/advice", {"features": {}, "max_actions": 0}, "max_actions"),
+        ("/advice", {"features": {"age": 30}}, "age"),
+        ("/advice", {}, "features"),
         (
             "/score_events",
             {"observation_date": "2025-01-01", "profile": {"gender": "F"}},
@@ -341,7 +380,7 @@ def test_model_card_names_version_features_and_dimensions(server, small_model):
 def test_every_endpoint_example_in_the_openapi_document_works(server):
     """The example body documented for each endpoint is accepted (200)."""
     doc = server.get("/docs.json").json()
-    for path in ("/score", "/score_batch", "/score_events"):
+    for path in ("/score", "/score_batch", "/score_events", "/advice"):
         schema = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
         example = schema["schema"]["example"]
         r = server.post(path, json=example)
@@ -391,7 +430,7 @@ def test_fuzzing_the_api_from_its_openapi_document_finds_no_5xx(server):
     url = str(server.base_url)
     schema = schemathesis.openapi.from_url(f"{url}/docs.json")
     failures: list[str] = []
-    for path in ("/score", "/score_batch", "/score_events", "/model"):
+    for path in ("/score", "/score_batch", "/score_events", "/advice", "/model"):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             _fuzz(schema[path]["POST"], mode, url, failures)
     assert not failures, "\n".join(failures[:10])

@@ -14,6 +14,8 @@ from starlette.responses import JSONResponse
 
 from credit_scoring.serving import (
     BENTO_MODEL_NAME,
+    AdviceRequest,
+    AdviceResponse,
     BatchDecisions,
     BatchRequest,
     BatchTooLargeError,
@@ -65,6 +67,19 @@ class CreditScoring:
     def score_events(self, request: EventsRequest, /) -> Decision:
         """One person's profile, events and contacts -> features (pipeline code) -> decision."""
         return Decision(**self.scorer.score_events(request))
+
+    @bentoml.api(route="/advice")
+    def advice(self, request: AdviceRequest, /) -> AdviceResponse:
+        """One person's features -> today's decision and the changes within their power
+        (only actionable features) that raise the score most, each re-scored by the model."""
+        return AdviceResponse(
+            **self.scorer.advise(
+                request.features.model_dump(),
+                request.max_actions,
+                request.min_gain_points,
+                request.with_reasons,
+            )
+        )
 
     @bentoml.api(route="/model")
     def model(self) -> ModelInfo:

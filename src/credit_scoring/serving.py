@@ -157,6 +157,28 @@ class BatchRequest(_Strict):
     )
 
 
+class AdviceRequest(_Strict):
+    """One person's features, and how much advice to give."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"features": _EXAMPLE_FEATURES, "max_actions": 3}}
+    )
+
+    features: Features = Field(  # type: ignore[valid-type]
+        description="The person's feature values; unknown ones may be left out.",
+        examples=[_EXAMPLE_FEATURES],
+    )
+    max_actions: int = Field(
+        3, ge=1, le=10, description="Most actions advised (largest gain first).", examples=[3]
+    )
+    min_gain_points: int = Field(
+        1, ge=1, le=600, description="Smallest score gain worth advising.", examples=[1]
+    )
+    with_reasons: bool = Field(
+        False, description="Add reasons and dimension points to today's decision."
+    )
+
+
 # --------------------------------------------------------------------------- raw events
 
 Money = Annotated[float, Field(ge=0, le=100_000_000)]
@@ -466,6 +488,49 @@ class BatchDecisions(_Out):
     model_version: str
 
 
+class FeatureChange(_Out):
+    """One feature an action changes."""
+
+    feature: str = Field(description="Feature name.")
+    description: str = Field(description="What the feature measures.")
+    old: float | None = Field(None, description="Today's value (absent when missing).")
+    new: float | None = Field(None, description="The value after the action.")
+    text: str = Field(description="'<description>: <old> -> <new>' in words.")
+
+
+class AdviceOutcome(_Out):
+    """The decision after a change; band, limit and tiers only where they differ."""
+
+    score: int = Field(ge=350, le=950, description="The score after the change.")
+    gain: int = Field(description="Score points gained: the model's new score minus today's.")
+    band: str | None = Field(None, description="The new band, when it changes.")
+    credit_limit: float | None = Field(None, ge=0, description="The new limit, when it changes.")
+    new_tiers: list[str] = Field(description="Benefit tiers the change unlocks.")
+
+
+class AdviceItem(_Out):
+    """One change within the person's power."""
+
+    action: str = Field(description="Action id.")
+    text: str = Field(description="The action in words.")
+    horizon_days: int = Field(description="Days it takes.")
+    changes: list[FeatureChange] = Field(description="The features it changes, old -> new.")
+    outcome: AdviceOutcome
+    sentence: str = Field(description="The advice in one sentence.")
+
+
+class AdviceResponse(_Out):
+    """Today's decision and the advised changes, largest gain first."""
+
+    decision: Decision
+    advice: list[AdviceItem] = Field(description="At most max_actions, largest gain first.")
+    combined: AdviceOutcome | None = Field(
+        None, description="All advised actions together (with two or more)."
+    )
+    combined_sentence: str | None = Field(None, description="That outcome in one sentence.")
+    model_version: str
+
+
 class FeatureInfo(_Out):
     name: str
     dimension: str
@@ -630,6 +695,28 @@ class Scorer:
             len(people), len(self.model.feature_names)
         )
         return self._decisions(X, with_reasons)
+
+    def advise(
+        self,
+        features: dict[str, float | None],
+        max_actions: int = 3,
+        min_gain_points: int = 1,
+        with_reasons: bool = False,
+    ) -> dict:
+        """Today's decision and the changes within the person's power that gain most."""
+        from credit_scoring.advice import advise
+        from credit_scoring.config import AdviceParams
+
+        row = {n: np.nan if features.get(n) is None else float(features[n]) for n in features}
+        params = AdviceParams(max_actions=max_actions, min_gain_points=min_gain_points)
+        result = advise(self.model, pd.DataFrame([row]), params)[0].to_dict()
+        return {
+            "decision": self.score(features, with_reasons),
+            "advice": result["items"],
+            "combined": result["combined"],
+            "combined_sentence": result["combined_sentence"],
+            "model_version": self.version,
+        }
 
     def features_from_events(self, req: EventsRequest) -> pd.DataFrame:
         """The pipeline's feature code on the one-person data of ``req`` (one row)."""
