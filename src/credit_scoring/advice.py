@@ -49,7 +49,41 @@ from credit_scoring.model import CreditModel
 UTILISATION_TARGET = 0.30  # the share of the limit advised as the most to use
 MONTH_DAYS = 365 / 12
 
-Transform = Callable[[pd.DataFrame, tuple[int, ...]], dict[str, np.ndarray]]
+
+class Columns:
+    """Feature columns as float64 arrays by name: what transforms read (no pandas
+    overhead, which would dominate advice for one person)."""
+
+    def __init__(self, cols: dict[str, np.ndarray], n: int) -> None:
+        self.cols, self.n = cols, n
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> Columns:
+        """The numeric columns of ``frame`` (ids and dates are not features)."""
+        numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+        return cls(
+            {c: frame[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in numeric},
+            len(frame),
+        )
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.cols)
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> Columns:
+        return Columns({k: v[rows] for k, v in self.cols.items()}, len(rows))
+
+    def with_values(self, values: dict[str, np.ndarray]) -> Columns:
+        return Columns({**self.cols, **values}, self.n)
+
+
+Transform = Callable[[Columns, tuple[int, ...]], dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -81,8 +115,8 @@ class Action:
 # --------------------------------------------------------------------------- helpers
 
 
-def _v(X: pd.DataFrame, name: str) -> np.ndarray:
-    return X[name].to_numpy(dtype=np.float64, na_value=np.nan)
+def _v(X: Columns, name: str) -> np.ndarray:
+    return X[name]
 
 
 def _round(x: np.ndarray) -> np.ndarray:
@@ -90,7 +124,7 @@ def _round(x: np.ndarray) -> np.ndarray:
     return np.floor(np.asarray(x, dtype=np.float64) + 0.5)
 
 
-def _cumulative(X: pd.DataFrame, stem: str, windows: tuple[int, ...], days: float) -> np.ndarray:
+def _cumulative(X: Columns, stem: str, windows: tuple[int, ...], days: float) -> np.ndarray:
     """Events of ``stem`` in the ``days`` most recent days, read off the window counts.
 
     Exact at a window length, linear between windows (and from 0 at day 0).
@@ -106,7 +140,7 @@ def _cumulative(X: pd.DataFrame, stem: str, windows: tuple[int, ...], days: floa
 
 
 def _shift(
-    X: pd.DataFrame, stem: str, windows: tuple[int, ...], days: int, per_day: np.ndarray | None
+    X: Columns, stem: str, windows: tuple[int, ...], days: int, per_day: np.ndarray | None
 ) -> dict[str, np.ndarray]:
     """Windowed counts ``days`` later: old events still inside plus ``per_day`` new ones."""
     out = {}
@@ -117,7 +151,7 @@ def _shift(
     return out
 
 
-def _kept_share(X: pd.DataFrame, stem: str, windows: tuple[int, ...], days: int) -> np.ndarray:
+def _kept_share(X: Columns, stem: str, windows: tuple[int, ...], days: int) -> np.ndarray:
     """Of the last 365 days' events of ``stem``, how many stay inside after ``days``."""
     return _cumulative(X, stem, windows, 365 - days)
 
@@ -136,7 +170,7 @@ def _blend(rate: np.ndarray, kept: np.ndarray, new: np.ndarray) -> np.ndarray:
 CLEAN_DAYS = 90
 
 
-def _on_time_in_full(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _on_time_in_full(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
     """Every repayment on time and in full for ``CLEAN_DAYS`` days, at the current pace."""
     h = CLEAN_DAYS
     out = {
@@ -172,7 +206,7 @@ def _on_time_in_full(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.
 UTILISATION_DAYS = 90
 
 
-def _lower_utilisation(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _lower_utilisation(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
     """Balances paid down to at most the target share of the limits, kept there 90 days."""
     h, cap = UTILISATION_DAYS, UTILISATION_TARGET
     latest, m90, m365 = (
@@ -197,7 +231,7 @@ def _lower_utilisation(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, n
 UTILITY_MONTHS = 6
 
 
-def _pay_utilities(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _pay_utilities(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
     """Utility bills paid through the platform every month for ``UTILITY_MONTHS`` months."""
     k = UTILITY_MONTHS
     n, months = _v(X, "n_utility_payments_365d"), _v(X, "utility_months_12m")
@@ -211,7 +245,7 @@ def _pay_utilities(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.nd
     }
 
 
-def _verify_income(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _verify_income(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
     """The declared income verified as it is (documents or payroll)."""
     declared, verified = _v(X, "declared_income"), _v(X, "income_verified")
     todo = (verified != 1) & ~np.isnan(declared) & (declared > 0)
@@ -222,11 +256,11 @@ def _verify_income(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.nd
     }
 
 
-def _verify_identity(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _verify_identity(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
     return {"identity_verified": np.ones(len(X))}
 
 
-def _complete_profile(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _complete_profile(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
     """Every profile field filled in, which is one more profile update."""
     done = _v(X, "profile_completeness")
     todo = ~(done >= 1)
@@ -240,7 +274,7 @@ def _complete_profile(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np
 ADDRESS_DAYS = 180
 
 
-def _keep_address(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _keep_address(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
     """No move for ``ADDRESS_DAYS`` days: older changes age out of the year."""
     h = ADDRESS_DAYS
     return {
@@ -252,7 +286,7 @@ def _keep_address(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.nda
 ORDER_DAYS = 90
 
 
-def _confirm_receipts(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _confirm_receipts(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
     """The receipt of every order confirmed for 90 days, at the current pace of orders."""
     h = ORDER_DAYS
     return {
@@ -264,7 +298,7 @@ def _confirm_receipts(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np
     }
 
 
-def _less_risky_spending(X: pd.DataFrame, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _less_risky_spending(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
     """No gaming or luxury purchases for 90 days; the same spending goes elsewhere."""
     h = ORDER_DAYS
     share = _v(X, "gaming_luxury_share_365d")
@@ -427,9 +461,8 @@ def _nest(action: Action, out: dict[str, np.ndarray], windows: tuple[int, ...]) 
                 out[n] = nested[:, j]
 
 
-def apply_action(action: Action, X: pd.DataFrame) -> pd.DataFrame:
-    """``X`` after ``action``: only its declared features change, within their bounds."""
-    windows = feature_windows(X.columns)
+def changed_values(action: Action, X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """The new values of the features ``action`` changes, with every bound enforced."""
     allowed = set(action.features(windows))
     raw = action.transform(X, windows)
     extra = sorted(set(raw) - allowed)
@@ -446,6 +479,12 @@ def apply_action(action: Action, X: pd.DataFrame) -> pd.DataFrame:
             v = np.where(np.isnan(old), np.nan, v)
         out[name] = v
     _nest(action, out, windows)
+    return out
+
+
+def apply_action(action: Action, X: pd.DataFrame) -> pd.DataFrame:
+    """``X`` after ``action``: only its declared features change, within their bounds."""
+    out = changed_values(action, Columns.of(X), feature_windows(X.columns))
     changed = X.copy()
     for name, v in out.items():
         changed[name] = v
@@ -561,10 +600,6 @@ def sentence(text: str, outcome: Outcome, tiers: Sequence[TierParams] = ()) -> s
     return s
 
 
-def _decide(model: CreditModel, frame: pd.DataFrame) -> dict[str, Any]:
-    return model.decide_matrix(model.feature_matrix(frame), with_reasons=False)
-
-
 def _outcome(cols: dict[str, Any], i: int, now: dict[str, Any]) -> Outcome:
     score = int(cols["score"][i])
     band = str(cols["band"][i])
@@ -607,19 +642,28 @@ def advise(
     the model too; None with fewer than two).
     """
     params = params or AdviceParams()
-    X = complete_frame(features, model)
-    n, k = len(X), len(actions)
+    n, k = len(features), len(actions)
     if n == 0:
         return []
+    X = Columns.of(complete_frame(features, model))
     windows = feature_windows(model.feature_names)
-    changed = [apply_action(a, X) for a in actions]
-    cols = _decide(model, pd.concat([X, *changed], ignore_index=True))
+    names = model.feature_names
+    base = np.column_stack([X[c] for c in names])
+    col = {c: j for j, c in enumerate(names)}
+
+    def matrix(values: dict[str, np.ndarray], rows: np.ndarray | None = None) -> np.ndarray:
+        M = base.copy() if rows is None else base[rows]
+        for name, v in values.items():
+            if name in col:
+                M[:, col[name]] = v
+        return M
+
+    changed = [changed_values(a, X, windows) for a in actions]
+    cols = model.decide_matrix(np.vstack([base, *(matrix(c) for c in changed)]), with_reasons=False)
     score = np.asarray(cols["score"]).reshape(k + 1, n)
     limit = np.asarray(cols["credit_limit"]).reshape(k + 1, n)
-    names = [a.features(windows) for a in actions]
-    before = [X[list(f)].to_numpy(dtype=np.float64) for f in names]
-    after = [c[list(f)].to_numpy(dtype=np.float64) for c, f in zip(changed, names, strict=True)]
     gains = score[1:] - score[0]
+    declared = [a.features(windows) for a in actions]
 
     results: list[Advice] = []
     chosen_all: list[tuple[int, ...]] = []
@@ -637,16 +681,14 @@ def advise(
         for j in chosen:
             a = actions[j]
             out = _outcome(cols, (j + 1) * n + i, now)
-            diff = _changes(
-                dict(zip(names[j], before[j][i].tolist(), strict=True)),
-                dict(zip(names[j], after[j][i].tolist(), strict=True)),
-            )
+            old = {f: float(X[f][i]) for f in declared[j]}
+            new = {f: float(changed[j][f][i]) if f in changed[j] else old[f] for f in declared[j]}
             items.append(
                 AdviceItem(
                     action=a.id,
                     text=a.text,
                     horizon_days=a.horizon_days,
-                    changes=diff,
+                    changes=_changes(old, new),
                     outcome=out,
                     sentence=sentence(a.text, out, model.decision_params.tiers),
                 )
@@ -654,21 +696,22 @@ def advise(
         results.append(Advice(current=now, items=items, combined=None))
         chosen_all.append(tuple(chosen))
 
-    # All advised actions together: one apply per distinct set, one decision call.
+    # All advised actions together: applied one after the other, one decision call.
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, chosen in enumerate(chosen_all):
         if len(chosen) >= 2:
             groups.setdefault(chosen, []).append(i)
     if groups:
-        rows = [i for members in groups.values() for i in members]
-        together = pd.concat(
-            [
-                apply_actions([actions[j] for j in chosen], X.iloc[members])
-                for chosen, members in groups.items()
-            ],
-            ignore_index=True,
-        )
-        both = _decide(model, together)
+        rows, blocks = [], []
+        for chosen, members in groups.items():
+            idx = np.asarray(members)
+            sub, values = X.take(idx), {}
+            for j in chosen:
+                step = changed_values(actions[j], sub, windows)
+                sub, values = sub.with_values(step), {**values, **step}
+            rows += members
+            blocks.append(matrix(values, idx))
+        both = model.decide_matrix(np.vstack(blocks), with_reasons=False)
         for r, i in enumerate(rows):
             res = results[i]
             res.combined = _outcome(both, r, res.current)
