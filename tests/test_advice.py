@@ -99,7 +99,8 @@ def test_a_transform_returning_an_undeclared_feature_is_an_error(frame):
 
 def test_bounds_hold_for_every_action_on_every_person(frame, changed):
     """Counts whole and >= 0, shares in [0, 1] (utilisation >= 0), trends in [-1, 1],
-    months of a year in [0, 12], flags 0/1, and missing stays missing unless created."""
+    months of a year in [0, 12], flags 0/1, missing stays missing unless created and known
+    stays known."""
     for a in ACTIONS:
         after = changed[a.id]
         for name in a.features(WINDOWS):
@@ -118,9 +119,10 @@ def test_bounds_hold_for_every_action_on_every_person(frame, changed):
                 assert ((ok <= 12) & (ok == np.round(ok))).all(), where
             if unit == "flag":
                 assert np.isin(ok, [0, 1]).all(), where
+            was_missing = frame[name].isna().to_numpy()
             if name not in a.creates:
-                was_missing = frame[name].isna().to_numpy()
                 assert np.isnan(v[was_missing]).all(), f"{where}: a missing value was invented"
+            assert not np.isnan(v[~was_missing]).any(), f"{where}: a known value was lost"
 
 
 def test_windowed_counts_stay_nested_after_every_action(changed):

@@ -22,8 +22,11 @@ Plausibility rules, enforced for every action:
   shares and rates change only through the quality of the new activity.
 - After each transform: counts are whole and >= 0, shares stay in [0, 1] (utilisation
   may exceed 1, as a balance can exceed its limit), 12-month counts of months stay in
-  [0, 12], windowed counts stay nested, and a missing value stays missing unless the
-  action creates the fact (verifying an income or an identity).
+  [0, 12], windowed counts stay nested, a known value never becomes missing, and a
+  missing value stays missing unless the action creates the fact (verifying an income or
+  an identity).
+- Each action changes only its own features; everything else is taken as it is today
+  (also when several actions are done together).
 """
 
 from __future__ import annotations
@@ -475,6 +478,7 @@ def changed_values(action: Action, X: Columns, windows: tuple[int, ...]) -> dict
         v = np.clip(_round(v) if whole else v, lo, hi)
         old = _v(X, name)
         v = np.where(np.isclose(v, old, rtol=1e-12, atol=1e-12), old, v)  # float noise
+        v = np.where(np.isnan(v), old, v)  # a known value never becomes unknown
         if name not in action.creates:
             v = np.where(np.isnan(old), np.nan, v)
         out[name] = v

@@ -34,7 +34,8 @@ from credit_scoring.telemetry import disable_telemetry
     labels={"project": "credit-scoring"},
 )
 class CreditScoring:
-    """Score, band, limit, tiers and reasons for one person, a batch, or raw behaviour."""
+    """Score, band, limit, tiers and reasons for one person, a batch, or raw behaviour;
+    advice on how to raise a score."""
 
     bento_model = bentoml.models.BentoModel(f"{BENTO_MODEL_NAME}:latest")
 
