@@ -336,6 +336,7 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     import pandas as pd
 
     from credit_scoring import evaluate as ev
+    from credit_scoring import fairness as fairness_mod
     from credit_scoring import features as feat_mod
     from credit_scoring.io import write_atomic, write_json
     from credit_scoring.metrics import auc, brier, ece, psi
@@ -419,6 +420,9 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
         metrics["mean_limit_approved"] = float(
             decisions.loc[decisions["credit_limit"] > 0, "credit_limit"].mean()
         )
+        fair = _fairness_report(p, test, decisions)
+        metrics["fairness"] = fairness_mod.summary_metrics(fair)
+        write_json(fair, reports / "fairness.json")
         dims = {n: feat_mod.feature_spec(n).dimension.value for n in model.feature_names}
         imp = ev.importance_table(model.booster, model.feature_names, dims)
         train_log = json.loads((models / "train_log.json").read_text())
@@ -456,11 +460,13 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
             "learning_curve.png": ev.plot_learning_curve(
                 train_log["evals_result"], train_log["best_iteration"]
             ),
+            "fairness.png": fairness_mod.plot_fairness(fair),
         }
         for fname, fig in figures.items():
             write_atomic(
                 plots / fname, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110)
             )
+    _print_fairness(fair, p.fairness.block_promotion)
     if not monotone and p.evaluate.fail_on_non_monotone_bands:
         _fail(f"evaluate: default rate does not fall as the band rises: {why}")
     shown = {k: f"{metrics[k]:.4f}" for k in ("auc", "gini", "ks", "brier", "ece", "psi")}
@@ -468,6 +474,46 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     if "oracle_auc" in metrics:
         shown["oracle auc"] = f"{metrics['oracle_auc']:.4f}"
     console.print(_summary_table("test cohort", shown))
+
+
+def _fairness_report(p: Params, test, decisions) -> dict:
+    """Join the test cohort's decisions to its protected attributes and build the report."""
+    import pandas as pd
+
+    from credit_scoring.fairness import fairness_report
+
+    path = Path(p.features.output_dir) / "protected.parquet"
+    protected = pd.read_parquet(path)
+    keys = ["person_id", "observation_date"]
+    aligned = test[keys].merge(protected, on=keys, how="left", validate="many_to_one")
+    try:
+        return fairness_report(
+            decisions.reset_index(drop=True),
+            test["default_12m"].to_numpy(),
+            aligned,
+            p.fairness,
+            sorted(p.score.bands, key=p.score.bands.get),
+            p.calibrate.ece_bins,
+        )
+    except ValueError as err:
+        raise StageError(f"{path}: {err}") from None
+
+
+def _print_fairness(report: dict, blocking: bool) -> None:
+    """Loud when a fairness bound is crossed: every breach in red, and whether it blocks."""
+    if not report["breaches"]:
+        console.print("[green]fairness[/]: every gap within its threshold (reports/fairness.json)")
+        return
+    effect = (
+        "promotion WILL BE REFUSED (fairness.block_promotion: true)"
+        if blocking
+        else "promotion not blocked (fairness.block_promotion: false)"
+    )
+    console.print(
+        f"[bold red]FAIRNESS BREACH[/] ({len(report['breaches'])}), {effect}:", highlight=False
+    )
+    for line in report["breaches"]:
+        console.print(f"[red]  - {line}[/]", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -571,6 +617,10 @@ def register(params: ParamsOption = Path("params.yaml")) -> None:
     reports = Path("reports")
     with _stage("register"):
         metrics = json.loads((reports / "metrics.json").read_text())
+        fairness_path = reports / "fairness.json"
+        fairness_breaches = (
+            json.loads(fairness_path.read_text())["breaches"] if fairness_path.is_file() else None
+        )
         train_log = json.loads((models / "train_log.json").read_text())
         model = CreditModel.load(DEPLOY_DIR)
         table = pd.read_parquet(Path(p.features.output_dir) / "features.parquet")
@@ -634,6 +684,8 @@ def register(params: ParamsOption = Path("params.yaml")) -> None:
                 {"auc": metrics["auc"], "ece": metrics["ece"], "psi": metrics["psi"]},
                 champ_metrics,
                 p.gate,
+                fairness_breaches=fairness_breaches,
+                block_on_fairness=p.fairness.block_promotion,
             )
             if decision.promote:
                 client.set_registered_model_alias(name, tracking.CHAMPION, version)
