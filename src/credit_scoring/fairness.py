@@ -111,7 +111,7 @@ def group_table(
 def band_group_table(
     frame: pd.DataFrame, groups: pd.Series, band_order: Sequence[str]
 ) -> pd.DataFrame:
-    """People, default rate and mean PD per score band within each group (same score, same risk?)."""
+    """People, default rate and mean PD per score band within each group: same score, same risk?"""
     df = pd.DataFrame(
         {
             "group": groups.to_numpy(),
