@@ -271,3 +271,23 @@ def test_gate_without_breaches_or_report_keeps_its_old_behaviour():
     assert d.promote and "pass: no fairness breach" in d.reasons
     old = decide_promotion(GOOD, None, GATE)
     assert old.promote and not any("fairness" in r for r in old.reasons)
+
+
+def test_oracle_columns_show_the_gap_a_perfect_model_would_have():
+    """With the simulator's truth: mean true PD and oracle approval rate per group, and the
+    oracle's approval gap (A approves 10 of 10, B 6 of 10 -> 0.4)."""
+    decisions, y, protected = _cohort()
+    g = protected["gender"].fillna("?").to_numpy()
+    true_pd = np.where(g == "A", 0.1, 0.35)
+    oracle = (g == "A") | (np.arange(len(g)) % 10 < 6)
+    report = fairness_report(
+        decisions, y, protected, LOOSE, BANDS, true_pd=true_pd, oracle_approved=oracle
+    )
+    t = _groups(report)
+    assert t.loc["A", "mean_true_pd"] == pytest.approx(0.1)
+    assert t.loc["B", "oracle_approval_rate"] == pytest.approx(oracle[g == "B"].mean())
+    gaps = report["attributes"]["gender"]["gaps"]
+    want = 1.0 - oracle[g == "B"].mean()
+    assert gaps["oracle_demographic_parity_difference"] == pytest.approx(want)
+    with pytest.raises(ValueError, match="go together"):
+        fairness_report(decisions, y, protected, LOOSE, BANDS, true_pd=true_pd)

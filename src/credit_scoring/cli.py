@@ -382,12 +382,13 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
             "model": (y, test["pd"].to_numpy()),
             "baseline": (y, test["pd_baseline"].to_numpy()),
         }
+        true_pd = None
         truth_path = Path("data/truth.parquet")
         if truth_path.is_file() and Path(p.data.input_dir) == Path("data/simulated"):
             truth = pd.read_parquet(truth_path)
             joined = test.merge(truth, on=["person_id", "observation_date"], how="left")
             if joined["true_pd"].notna().all():
-                tp = joined["true_pd"].to_numpy()
+                tp = true_pd = joined["true_pd"].to_numpy()
                 metrics["oracle_auc"] = auc(y, tp)
                 metrics["true_pd_gap"] = {
                     "mean_abs_error": float(np.mean(np.abs(joined["pd"] - tp))),
@@ -420,7 +421,7 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
         metrics["mean_limit_approved"] = float(
             decisions.loc[decisions["credit_limit"] > 0, "credit_limit"].mean()
         )
-        fair = _fairness_report(p, test, decisions)
+        fair = _fairness_report(p, test, decisions, true_pd)
         metrics["fairness"] = fairness_mod.summary_metrics(fair)
         write_json(fair, reports / "fairness.json")
         dims = {n: feat_mod.feature_spec(n).dimension.value for n in model.feature_names}
@@ -476,11 +477,20 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     console.print(_summary_table("test cohort", shown))
 
 
-def _fairness_report(p: Params, test, decisions) -> dict:
-    """Join the test cohort's decisions to its protected attributes and build the report."""
+def _fairness_report(p: Params, test, decisions, true_pd=None) -> dict:
+    """Join the test cohort's decisions to its protected attributes and build the report.
+
+    With the simulator's true PD (synthetic world only), the oracle's approvals are those
+    whose true-PD score clears the cut-off (the limit is 0 exactly below it).
+    """
     import pandas as pd
 
     from credit_scoring.fairness import fairness_report
+    from credit_scoring.scorecard import ScoreScale
+
+    oracle = None
+    if true_pd is not None:
+        oracle = ScoreScale.from_params(p.score).score(true_pd) >= p.decision.limit.cutoff_score
 
     path = Path(p.features.output_dir) / "protected.parquet"
     protected = pd.read_parquet(path)
@@ -494,6 +504,8 @@ def _fairness_report(p: Params, test, decisions) -> dict:
             p.fairness,
             sorted(p.score.bands, key=p.score.bands.get),
             p.calibrate.ece_bins,
+            true_pd=true_pd,
+            oracle_approved=oracle,
         )
     except ValueError as err:
         raise StageError(f"{path}: {err}") from None

@@ -97,6 +97,9 @@ def group_table(
         default_rate=("default", "mean"),
         mean_pd=("pd", "mean"),
     )
+    if "true_pd" in df.columns:  # the synthetic world's truth: what a perfect model would do
+        table["mean_true_pd"] = by["true_pd"].mean()
+        table["oracle_approval_rate"] = by["oracle_approved"].mean()
     table["auc"] = by.apply(lambda g: auc(g["default"], g["pd"]), include_groups=False)
     table["ece"] = by.apply(lambda g: ece(g["default"], g["pd"], n_bins), include_groups=False)
     table = table.reset_index()
@@ -207,6 +210,8 @@ def fairness_report(
     params: FairnessParams,
     band_order: Sequence[str],
     n_bins: int = 10,
+    true_pd: np.ndarray | None = None,
+    oracle_approved: np.ndarray | None = None,
 ) -> dict:
     """The full fairness report of one cohort's decisions, per protected attribute.
 
@@ -214,6 +219,11 @@ def fairness_report(
     (one column per attribute in ``params.attributes``) are row-aligned. Returns a
     JSON-ready dict: per attribute the group table, the band x group table, the gaps
     and its breaches, plus the list of all ``breaches`` and the thresholds used.
+
+    On the synthetic world, ``true_pd`` (the simulator's probabilities) and
+    ``oracle_approved`` (approval had the score been computed from them) add each group's
+    true mean PD and oracle approval rate, and the oracle's approval-rate gap: the part of
+    a gap that a perfect model would show too, i.e. a real risk difference.
     """
     missing = [c for c in DECISION_COLUMNS if c not in decisions.columns]
     if missing:
@@ -241,6 +251,11 @@ def fairness_report(
             "band": decisions["band"].astype(str).to_numpy(),
         }
     )
+    if (true_pd is None) != (oracle_approved is None):
+        raise ValueError("true_pd and oracle_approved go together")
+    if true_pd is not None:
+        frame["true_pd"] = np.asarray(true_pd, dtype=float)
+        frame["oracle_approved"] = np.asarray(oracle_approved).astype(int)
     report: dict[str, Any] = {
         "convention": (
             "favourable outcome = approval (credit_limit > 0); equal opportunity = approval "
@@ -275,6 +290,11 @@ def fairness_report(
             if len(in_gaps) >= 2
             else float("nan")
         )
+        if "oracle_approval_rate" in in_gaps.columns:
+            oracle = in_gaps["oracle_approval_rate"]
+            gaps["oracle_demographic_parity_difference"] = (
+                float(oracle.max() - oracle.min()) if len(in_gaps) >= 2 else float("nan")
+            )
         breaches = attribute_breaches(attribute, table, gaps, params)
         all_breaches += breaches
         report["attributes"][attribute] = {
