@@ -514,7 +514,7 @@ def _fairness_report(p: Params, test, decisions, true_pd=None) -> dict:
 def _print_fairness(report: dict, blocking: bool) -> None:
     """Loud when a fairness bound is crossed: every breach in red, and whether it blocks."""
     if not report["breaches"]:
-        console.print("[green]fairness[/]: every gap within its threshold (reports/fairness.json)")
+        console.print(f"[green]fairness[/]: {report['verdict']} (reports/fairness.json)")
         return
     effect = (
         "promotion WILL BE REFUSED (fairness.block_promotion: true)"

@@ -176,7 +176,11 @@ def attribute_breaches(attribute: str, table: pd.DataFrame, gaps: dict, params: 
     dpd, dpr = gaps["demographic_parity_difference"], gaps["demographic_parity_ratio"]
     eod = gaps["equal_opportunity_difference"]
     rates = table.loc[table["in_gaps"]].set_index("group")["approval_rate"]
-    spread = f"(approval {rates.idxmin()} {rates.min():.1%} vs {rates.idxmax()} {rates.max():.1%})"
+    spread = (  # gaps are finite only with two or more compared groups
+        f"(approval {rates.idxmin()} {rates.min():.1%} vs {rates.idxmax()} {rates.max():.1%})"
+        if len(rates)
+        else ""
+    )
     if np.isfinite(dpd) and dpd > params.max_demographic_parity_difference:
         out.append(
             f"{attribute}: demographic-parity difference {dpd:.3f} > "
@@ -305,7 +309,15 @@ def fairness_report(
             "by_band": _records(band_group_table(frame, groups, band_order)),
         }
     report["breaches"] = all_breaches
+    report["not_compared"] = [
+        a for a, body in report["attributes"].items() if len(body["compared_groups"]) < 2
+    ]
     report["verdict"] = "breach" if all_breaches else "within thresholds"
+    if report["not_compared"]:
+        report["verdict"] += (
+            f"; gaps not measured for {', '.join(report['not_compared'])} (fewer than two "
+            f"groups of {params.min_group_size}+ people)"
+        )
     return report
 
 
@@ -370,8 +382,8 @@ def plot_fairness(report: Mapping[str, Any]) -> Figure:
         bottom.set(ylabel="12-month default rate")
         bottom.legend(loc="upper right", fontsize=7)
     fig.suptitle(
-        f"Fairness, test cohort: {report['verdict']} ({len(report['breaches'])} breaches); "
-        "* = not compared (unknown or fewer people than min_group_size)",
+        f"Fairness, test cohort: {report['verdict']} ({len(report['breaches'])} breaches)\n"
+        "* = not compared (unknown, or fewer people than min_group_size)",
         fontsize=9,
     )
     fig.tight_layout()
