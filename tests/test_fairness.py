@@ -156,7 +156,7 @@ def test_crossing_each_threshold_is_reported_as_a_breach(update, needle):
     report = _report(LOOSE.model_copy(update=update))
     assert len(report["breaches"]) == 1, report["breaches"]
     assert needle in report["breaches"][0]
-    assert report["verdict"] == "breach"
+    assert report["verdict"].startswith("breach")
     assert report["attributes"]["gender"]["breaches"] == report["breaches"]
 
 
