@@ -508,7 +508,7 @@ def _fairness_report(p: Params, test, decisions, true_pd=None) -> dict:
             oracle_approved=oracle,
         )
     except ValueError as err:
-        raise StageError(f"{path}: {err}") from None
+        raise StageError(f"fairness report ({path}): {err}") from None
 
 
 def _print_fairness(report: dict, blocking: bool) -> None:

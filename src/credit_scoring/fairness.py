@@ -76,8 +76,8 @@ def group_table(
     ``frame`` has ``good`` (1 = repaid), ``approved`` (0/1), ``score``, ``pd`` and
     ``credit_limit``. ``calibration_gap`` = mean PD - default rate (positive: the model
     over-states the group's risk); ``default_rate_se`` is the binomial standard error of
-    the default rate, to judge how much of a gap is noise. Plain pandas (one pass); the
-    approval rates equal fairlearn's selection / true-positive rates (tests check it).
+    the default rate, to judge how much of a gap is noise. Plain pandas in one pass; the
+    approval rates are what fairlearn calls selection and true-positive rates.
     """
     df = frame.assign(
         group=groups.to_numpy(),
