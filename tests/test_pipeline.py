@@ -67,6 +67,8 @@ def test_repro_writes_every_stage_output(project):
         "models/bundle/booster.txt",
         "models/bundle/bundle.json",
         "reports/metrics.json",
+        "reports/fairness.json",
+        "reports/plots/fairness.png",
         "reports/gate.json",
         "reports/plots/roc.png",
         "reports/plots/calibration.png",
@@ -99,6 +101,21 @@ def test_metrics_report_has_the_validator_keys(project):
     assert m["ece"] <= m["uncalibrated"]["ece"] + 0.01, "calibration made the model worse"
     shown = _run(["dvc", "metrics", "show", "--json"], project).stdout
     assert "auc" in shown
+
+
+def test_fairness_report_is_written_and_its_summary_logged_to_mlflow(project):
+    """evaluate writes reports/fairness.json; its numbers reach metrics.json and the run."""
+    report = json.loads((project / "reports/fairness.json").read_text())
+    assert set(report["attributes"]) == {"gender", "age_band"}
+    for body in report["attributes"].values():
+        assert sum(g["people"] for g in body["groups"]) == report["people"]
+    m = json.loads((project / "reports/metrics.json").read_text())
+    assert m["fairness"]["n_breaches"] == len(report["breaches"])
+    gate = json.loads((project / "reports/gate.json").read_text())
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    logged = client.get_run(gate["run_id"]).data.metrics
+    assert logged["test_fairness_n_breaches"] == len(report["breaches"])
+    assert "test_fairness_gender_approval_rate_F" in logged
 
 
 def test_ingest_counts_add_up(project):
@@ -180,3 +197,22 @@ def test_package_puts_the_champion_into_the_bentoml_store_and_builds_a_bento(pro
     auc = client.get_run(champ.run_id).data.metrics["test_auc"]
     assert info["test_metrics"]["auc"] == pytest.approx(auc)
     assert (folder / "booster.txt").is_file() and (folder / "bundle.json").is_file()
+
+
+def test_fairness_breach_refuses_promotion_when_block_promotion_is_set(project):
+    """Only the fairness bound fails (AUC margin relaxed, ECE bound restored): refused."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["base"]["observation_date"] = str(params["base"]["observation_date"])
+    params["gate"].update(max_ece=0.02, min_auc_gain=-1.0)
+    params["fairness"].update(block_promotion=True, max_calibration_gap=0.0)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(["dvc", "repro", "register"], project)
+    report = json.loads((project / "reports/fairness.json").read_text())
+    assert report["breaches"], "a zero calibration bound must be crossed"
+    gate = json.loads((project / "reports/gate.json").read_text())
+    assert gate["promote"] is False
+    fails = [r for r in gate["reasons"] if r.startswith("fail")]
+    assert fails and all(r.startswith("fail: fairness:") for r in fails), gate["reasons"]
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    champ = client.get_model_version_by_alias("credit-scoring", "champion")
+    assert str(champ.version) != gate["version"]

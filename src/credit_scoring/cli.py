@@ -341,6 +341,7 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     import pandas as pd
 
     from credit_scoring import evaluate as ev
+    from credit_scoring import fairness as fairness_mod
     from credit_scoring import features as feat_mod
     from credit_scoring.io import write_atomic, write_json
     from credit_scoring.metrics import auc, brier, ece, psi
@@ -386,12 +387,13 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
             "model": (y, test["pd"].to_numpy()),
             "baseline": (y, test["pd_baseline"].to_numpy()),
         }
+        true_pd = None
         truth_path = Path("data/truth.parquet")
         if truth_path.is_file() and Path(p.data.input_dir) == Path("data/simulated"):
             truth = pd.read_parquet(truth_path)
             joined = test.merge(truth, on=["person_id", "observation_date"], how="left")
             if joined["true_pd"].notna().all():
-                tp = joined["true_pd"].to_numpy()
+                tp = true_pd = joined["true_pd"].to_numpy()
                 metrics["oracle_auc"] = auc(y, tp)
                 metrics["true_pd_gap"] = {
                     "mean_abs_error": float(np.mean(np.abs(joined["pd"] - tp))),
@@ -424,6 +426,9 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
         metrics["mean_limit_approved"] = float(
             decisions.loc[decisions["credit_limit"] > 0, "credit_limit"].mean()
         )
+        fair = _fairness_report(p, test, decisions, true_pd)
+        metrics["fairness"] = fairness_mod.summary_metrics(fair)
+        write_json(fair, reports / "fairness.json")
         dims = {n: feat_mod.feature_spec(n).dimension.value for n in model.feature_names}
         imp = ev.importance_table(model.booster, model.feature_names, dims)
         train_log = json.loads((models / "train_log.json").read_text())
@@ -461,11 +466,13 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
             "learning_curve.png": ev.plot_learning_curve(
                 train_log["evals_result"], train_log["best_iteration"]
             ),
+            "fairness.png": fairness_mod.plot_fairness(fair),
         }
         for fname, fig in figures.items():
             write_atomic(
                 plots / fname, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110)
             )
+    _print_fairness(fair, p.fairness.block_promotion)
     if not monotone and p.evaluate.fail_on_non_monotone_bands:
         _fail(f"evaluate: default rate does not fall as the band rises: {why}")
     shown = {k: f"{metrics[k]:.4f}" for k in ("auc", "gini", "ks", "brier", "ece", "psi")}
@@ -473,6 +480,57 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     if "oracle_auc" in metrics:
         shown["oracle auc"] = f"{metrics['oracle_auc']:.4f}"
     console.print(_summary_table("test cohort", shown))
+
+
+def _fairness_report(p: Params, test, decisions, true_pd=None) -> dict:
+    """Join the test cohort's decisions to its protected attributes and build the report.
+
+    With the simulator's true PD (synthetic world only), the oracle's approvals are those
+    whose true-PD score clears the cut-off (the limit is 0 exactly below it).
+    """
+    import pandas as pd
+
+    from credit_scoring.fairness import fairness_report
+    from credit_scoring.scorecard import ScoreScale
+
+    oracle = None
+    if true_pd is not None:
+        oracle = ScoreScale.from_params(p.score).score(true_pd) >= p.decision.limit.cutoff_score
+
+    path = Path(p.features.output_dir) / "protected.parquet"
+    protected = pd.read_parquet(path)
+    keys = ["person_id", "observation_date"]
+    aligned = test[keys].merge(protected, on=keys, how="left", validate="many_to_one")
+    try:
+        return fairness_report(
+            decisions.reset_index(drop=True),
+            test["default_12m"].to_numpy(),
+            aligned,
+            p.fairness,
+            sorted(p.score.bands, key=p.score.bands.get),
+            p.calibrate.ece_bins,
+            true_pd=true_pd,
+            oracle_approved=oracle,
+        )
+    except ValueError as err:
+        raise StageError(f"fairness report ({path}): {err}") from None
+
+
+def _print_fairness(report: dict, blocking: bool) -> None:
+    """Loud when a fairness bound is crossed: every breach in red, and whether it blocks."""
+    if not report["breaches"]:
+        console.print(f"[green]fairness[/]: {report['verdict']} (reports/fairness.json)")
+        return
+    effect = (
+        "promotion WILL BE REFUSED (fairness.block_promotion: true)"
+        if blocking
+        else "promotion not blocked (fairness.block_promotion: false)"
+    )
+    console.print(
+        f"[bold red]FAIRNESS BREACH[/] ({len(report['breaches'])}), {effect}:", highlight=False
+    )
+    for line in report["breaches"]:
+        console.print(f"[red]  - {line}[/]", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -669,6 +727,10 @@ def register(params: ParamsOption = Path("params.yaml")) -> None:
     reports = Path("reports")
     with _stage("register"):
         metrics = json.loads((reports / "metrics.json").read_text())
+        fairness_path = reports / "fairness.json"
+        fairness_breaches = (
+            json.loads(fairness_path.read_text())["breaches"] if fairness_path.is_file() else None
+        )
         train_log = json.loads((models / "train_log.json").read_text())
         model = CreditModel.load(DEPLOY_DIR)
         table = pd.read_parquet(Path(p.features.output_dir) / "features.parquet")
@@ -732,6 +794,8 @@ def register(params: ParamsOption = Path("params.yaml")) -> None:
                 {"auc": metrics["auc"], "ece": metrics["ece"], "psi": metrics["psi"]},
                 champ_metrics,
                 p.gate,
+                fairness_breaches=fairness_breaches,
+                block_on_fairness=p.fairness.block_promotion,
             )
             if decision.promote:
                 client.set_registered_model_alias(name, tracking.CHAMPION, version)

@@ -284,6 +284,59 @@ class EvaluateParams(_Section):
     )
 
 
+class FairnessParams(_Section):
+    """Fairness report on the test cohort (evaluate stage) and its optional promotion block.
+
+    Gaps compare known groups with at least ``min_group_size`` people; approval (limit > 0)
+    is the favourable outcome. Crossing a bound is reported loudly; it blocks promotion only
+    when ``block_promotion`` is true.
+    """
+
+    attributes: list[str] = Field(
+        default_factory=lambda: ["gender", "age_band"],
+        description="Protected attributes (columns of data/features/protected.parquet).",
+    )
+    min_group_size: int = Field(
+        300,
+        ge=1,
+        description="Groups with fewer test people are reported but not compared (too noisy: "
+        "at 300 people an approval rate has a standard error of about 2 points).",
+    )
+    max_demographic_parity_difference: float = Field(
+        0.10, ge=0, le=1, description="Largest gap in approval rate between compared groups."
+    )
+    min_demographic_parity_ratio: float = Field(
+        0.80,
+        ge=0,
+        le=1,
+        description="Smallest ratio of approval rates (lowest / highest): the four-fifths rule.",
+    )
+    max_equal_opportunity_difference: float = Field(
+        0.10,
+        ge=0,
+        le=1,
+        description="Largest gap in approval rate among people who did not default.",
+    )
+    max_calibration_gap: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Largest |mean PD - observed default rate| of any compared group.",
+    )
+    block_promotion: bool = Field(
+        False, description="Refuse promotion to champion when any fairness bound is crossed."
+    )
+
+    @field_validator("attributes")
+    @classmethod
+    def _known_attributes(cls, v: list[str]) -> list[str]:
+        allowed = {"gender", "age_band"}
+        unknown = [a for a in v if a not in allowed]
+        if unknown or not v or len(set(v)) != len(v):
+            raise ValueError(f"attributes must be distinct names from {sorted(allowed)}; got {v}")
+        return v
+
+
 class MlflowParams(_Section):
     """Tracking and registry. The env var MLFLOW_TRACKING_URI overrides tracking_uri."""
 
@@ -329,6 +382,7 @@ class Params(_Section):
     score: ScoreParams = Field(default_factory=ScoreParams)
     decision: DecisionParams = Field(default_factory=DecisionParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    fairness: FairnessParams = Field(default_factory=FairnessParams)
     gate: GateParams = Field(default_factory=GateParams)
     mlflow: MlflowParams = Field(default_factory=MlflowParams)
     serve: ServeParams = Field(default_factory=ServeParams)

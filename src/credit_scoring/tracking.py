@@ -100,8 +100,15 @@ def decide_promotion(
     challenger: dict[str, float],
     champion: dict[str, float] | None,
     gate: GateParams,
+    fairness_breaches: list[str] | None = None,
+    block_on_fairness: bool = False,
 ) -> GateDecision:
-    """Pure promotion rule: calibrated, stable and better than the champion on the same test."""
+    """Pure promotion rule: calibrated, stable and better than the champion on the same test.
+
+    ``fairness_breaches`` (from reports/fairness.json; None = no fairness report) refuse
+    promotion only when ``block_on_fairness`` (params ``fairness.block_promotion``) is
+    true; otherwise they are listed as warnings so the decision record still shows them.
+    """
     reasons: list[str] = []
     ok = True
     ece, psi, auc = challenger["ece"], challenger["psi"], challenger["auc"]
@@ -128,6 +135,17 @@ def decide_promotion(
             reasons.append(
                 f"fail: AUC {auc:.4f} < champion {champion['auc']:.4f} + {gate.min_auc_gain}"
             )
+    if fairness_breaches is not None:
+        if not fairness_breaches:
+            reasons.append("pass: no fairness breach")
+        elif block_on_fairness:
+            ok = False
+            reasons += [f"fail: fairness: {b}" for b in fairness_breaches]
+        else:
+            reasons += [
+                f"warn: fairness (not blocking, fairness.block_promotion false): {b}"
+                for b in fairness_breaches
+            ]
     return GateDecision(promote=ok, reasons=reasons, challenger=challenger, champion=champion)
 
 
