@@ -137,9 +137,11 @@ def _hand_world() -> BehaviourData:
     ]
     contacts = [
         {"person_id": "A", "contact_id": "B", "since_date": ago(300)},
-        {"person_id": "A", "contact_id": "C", "since_date": ago(10)},
-        {"person_id": "A", "contact_id": "OUTSIDER", "since_date": ago(50)},
+        {"person_id": "A", "contact_id": "C", "since_date": ago(120)},
+        {"person_id": "A", "contact_id": "OUTSIDER", "since_date": ago(150)},
         {"person_id": "A", "contact_id": "D", "since_date": OBS},  # made on the date: ignored
+        # Linked 89 days ago: younger than MIN_LINK_AGE_DAYS, ignored (cheap to game).
+        {"person_id": "A", "contact_id": "C2", "since_date": ago(89)},
         {"person_id": "B", "contact_id": "A", "since_date": ago(100)},
     ]
     return _data(profiles, outcomes, events, contacts)
@@ -250,8 +252,9 @@ def test_purchase_rates_shares_and_profile_facts(hand_features):
     )
 
 
-def test_network_features_use_known_contacts_made_before_the_date(hand_features):
-    """A has B (late 100 days ago), C (no lates) and an outsider; D was added on the date."""
+def test_network_features_use_known_contacts_linked_90_days_before_the_date(hand_features):
+    """A has B (late 100 days ago), C (no lates) and an outsider, all linked 90+ days ago;
+    D was added on the date and C2 89 days before it: both ignored."""
     _check(
         _row(hand_features, "A"),
         {

@@ -7,7 +7,7 @@ by their own behaviour (used for advice) and its unit (used for reason sentences
 
 Features are computed per row of ``outcomes`` (a person at an observation date) from
 events strictly before the observation date (``event_time < observation_date``) and
-contacts made strictly before it. The same vectorised code serves the whole table,
+contacts made at least ``MIN_LINK_AGE_DAYS`` before it. The same vectorised code serves the whole table,
 a chunk of it and a single person in the service, so there is nothing to keep in sync.
 
 Conventions
@@ -53,6 +53,9 @@ DEFAULT_WINDOWS: tuple[int, ...] = (30, 90, 180, 365)
 DAY_NS = 86_400 * 1_000_000_000
 SEVERE_DPD = 30  # a repayment this many days late or more is "seriously late"
 CURRENT_ACCOUNT_DAYS = 90  # an account with a statement this recently is "current"
+# A contact counts once the link is this old: linking to top-scored people the week
+# before applying must not buy a network signal (see ``robustness``).
+MIN_LINK_AGE_DAYS = 90
 N_MONTHS = 12  # monthly buckets over the last 365 days
 RISKY_CATEGORIES: tuple[str, ...] = ("gaming", "luxury")
 # Occupation as an ordinal stability code (higher = steadier income).
@@ -86,6 +89,9 @@ class FeatureSpec:
     ``risk_direction``: +1 when a higher value means more risk, -1 when a higher value
     means less risk, 0 when the relation is unknown or not monotone (no constraint).
     ``actionable``: the person can change it by their own behaviour (used for advice).
+    ``scored``: False for features that are computed and carried (the credit-limit
+    policy reads declared income) but that the model may never split on, because they
+    are cheap to game and say little about risk (see ``robustness`` and the README).
     """
 
     name: str
@@ -94,6 +100,7 @@ class FeatureSpec:
     risk_direction: int
     actionable: bool
     unit: str = ""
+    scored: bool = True
 
     def __post_init__(self) -> None:
         if self.risk_direction not in (-1, 0, 1):
@@ -115,6 +122,7 @@ class WindowedFeature:
     risk_direction: int
     actionable: bool
     unit: str = ""
+    scored: bool = True
 
     def spec(self, window: int) -> FeatureSpec:
         return FeatureSpec(
@@ -124,6 +132,7 @@ class WindowedFeature:
             risk_direction=self.risk_direction,
             actionable=self.actionable,
             unit=self.unit,
+            scored=self.scored,
         )
 
 
@@ -256,7 +265,17 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         "share",
     ),
     # ---- fulfilment capacity
-    F("declared_income", _FC, "Monthly income the person declared", -1, True, "CNY"),
+    # Self-declared: a lie costs nothing, so it sets the credit limit (with a haircut) but
+    # never the score; capacity in the score comes from verified income.
+    F(
+        "declared_income",
+        _FC,
+        "Monthly income the person declared",
+        -1,
+        True,
+        "CNY",
+        scored=False,
+    ),
     F("verified_income", _FC, "Monthly income verified from documents or payroll", -1, True, "CNY"),
     F("income_verified", _FC, "Whether the income is verified (1) or not (0)", -1, True, "flag"),
     F(
@@ -272,7 +291,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
     F(
         "balance_to_income",
         _FC,
-        "Balance owed on current accounts relative to monthly income",
+        "Balance owed on current accounts relative to verified monthly income",
         1,
         True,
         "ratio",
@@ -280,7 +299,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
     F(
         "spend_to_income_90d",
         _FC,
-        "Monthly spending in the last 90 days relative to monthly income",
+        "Monthly spending in the last 90 days relative to verified monthly income",
         1,
         True,
         "ratio",
@@ -319,8 +338,18 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         "CNY",
     ),
     # ---- behaviour preferences
-    W("n_purchases", _BP, "Purchases in the last {w} days", 0, True, "count"),
-    W("spend", _BP, "Amount spent on purchases in the last {w} days", 0, True, "CNY"),
+    # Purchase volume and recency: a burst of tiny orders moves them at almost no cost
+    # and they carry little signal beyond the purchase-quality features below: not scored.
+    W("n_purchases", _BP, "Purchases in the last {w} days", 0, True, "count", scored=False),
+    W(
+        "spend",
+        _BP,
+        "Amount spent on purchases in the last {w} days",
+        0,
+        True,
+        "CNY",
+        scored=False,
+    ),
     F(
         "mean_purchase_amount_365d",
         _BP,
@@ -328,6 +357,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         0,
         True,
         "CNY",
+        scored=False,
     ),
     F(
         "spend_cv_12m",
@@ -371,7 +401,15 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         True,
         "share",
     ),
-    F("days_since_last_purchase", _BP, "Days since the last purchase", 0, True, "days"),
+    F(
+        "days_since_last_purchase",
+        _BP,
+        "Days since the last purchase",
+        0,
+        True,
+        "days",
+        scored=False,
+    ),
     # ---- identity traits
     F(
         "identity_verified",
@@ -396,8 +434,15 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
     F("days_since_address_change", _IT, "Days since the last address change", -1, True, "days"),
     F("n_profile_updates_365d", _IT, "Profile updates in the last 365 days", 0, True, "count"),
     # ---- social connections
-    F("n_contacts", _SC, "Contacts", 0, False, "count"),
-    F("n_contacts_known", _SC, "Contacts who are known to the platform", 0, False, "count"),
+    F("n_contacts", _SC, f"Contacts linked {MIN_LINK_AGE_DAYS}+ days ago", 0, False, "count"),
+    F(
+        "n_contacts_known",
+        _SC,
+        f"Contacts linked {MIN_LINK_AGE_DAYS}+ days ago who are known to the platform",
+        0,
+        False,
+        "count",
+    ),
     F(
         "contacts_late30_share_365d",
         _SC,
@@ -481,6 +526,22 @@ def feature_spec(name: str) -> FeatureSpec:
         if window > 0:
             return _WINDOWED[stem].spec(window)
     raise KeyError(f"unknown feature {name!r}")
+
+
+def split_gain_weights(names: Sequence[str]) -> list[float]:
+    """LightGBM ``feature_contri`` for ``names``: 0 for unscored features, else 1.
+
+    LightGBM multiplies each feature's split gain by its weight, so a feature with 0 is
+    never split on: it stays a model input (the limit policy reads it) but cannot move
+    the score. Names outside the registry get 1.
+    """
+    out = []
+    for n in names:
+        try:
+            out.append(1.0 if feature_spec(n).scored else 0.0)
+        except KeyError:
+            out.append(1.0)
+    return out
 
 
 def monotone_constraints(names: Sequence[str]) -> list[int]:
@@ -823,9 +884,11 @@ class _Context:
         }
 
     def income(self) -> np.ndarray:
-        """Monthly income: verified if known, else declared."""
-        verified = self.profile("verified_income")
-        return np.where(np.isnan(verified), self.profile("declared_income"), verified)
+        """Monthly income for capacity ratios: verified only (NaN when unverified).
+
+        Declared income would let a person buy a lower ratio by typing a larger number.
+        """
+        return self.profile("verified_income")
 
 
 # --------------------------------------------------------------------------- feature blocks
@@ -1007,7 +1070,8 @@ def _identity_traits(ctx: _Context) -> dict[str, np.ndarray]:
 def _social_connections(ctx: _Context) -> dict[str, np.ndarray]:
     n, out, coded = ctx.n, {}, ctx.coded
     src, row = ctx.expand(coded.ct_ego)
-    made = ~coded.ct_since_missing[src] & (coded.ct_since_ns[src] < ctx.obs_ns[row])
+    aged = ctx.obs_ns[row] - MIN_LINK_AGE_DAYS * DAY_NS
+    made = ~coded.ct_since_missing[src] & (coded.ct_since_ns[src] <= aged)
     src, row = src[made], row[made]
     contact = coded.ct_other[src]
     contact_profile = coded.profile_of[contact]
@@ -1077,8 +1141,8 @@ def compute_features(data: BehaviourData, windows: Sequence[int] = DEFAULT_WINDO
 
     Columns: ``person_id``, ``observation_date``, then :func:`feature_names` (for
     ``windows``) in registry order, all float64 with NaN for missing. Only events with
-    ``event_time < observation_date`` and contacts with ``since_date < observation_date``
-    are used. For a single person, pass their profile, outcome row(s), events and contacts
+    ``event_time < observation_date`` and contacts with ``since_date <= observation_date -
+    MIN_LINK_AGE_DAYS`` are used. For a single person, pass their profile, outcome row(s), events and contacts
     plus their contacts' profiles and events (:func:`person_data` cuts exactly that): the
     result equals their rows of the whole table.
     """
