@@ -307,6 +307,28 @@ def test_people_without_events_get_zero_counts_and_nan_rates():
     )
 
 
+def test_order_rates_count_a_burst_of_orders_on_one_day_once():
+    """One unconfirmed, unreviewed order 50 days ago, then 10 tiny orders confirmed and
+    reviewed 5 days ago: rates are averaged over the 2 days with orders (1/2), not over
+    the 11 orders (10/11), so a burst cannot buy a clean record."""
+    burst = [_buy("Z", 5 - i / 1000, 5.0, "groceries", True, False, True) for i in range(10)]
+    data = _data(
+        [{"person_id": "Z"}],
+        [{"person_id": "Z", "observation_date": OBS}],
+        [_buy("Z", 50, 300.0, "groceries", False, False, False), *burst],
+        [],
+    )
+    _check(
+        _row(compute_features(data), "Z"),
+        {
+            "n_purchases_365d": 11,
+            "receipt_confirm_rate_365d": 1 / 2,
+            "review_rate_365d": 1 / 2,
+            "return_rate_365d": 0,
+        },
+    )
+
+
 # --------------------------------------------------------------------------- no leakage
 
 

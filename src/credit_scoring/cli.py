@@ -595,9 +595,7 @@ def robustness(params: ParamsOption = Path("params.yaml")) -> None:
             progress=lambda _: bar.advance(task),
         )
         summary = rb.gains_summary(gains, r.max_gain_points, r.gain_quantile)
-        changes = rb.score_changes(
-            model, sliced, targets, r.stability.lag_days, p.features.windows
-        )
+        changes = rb.score_changes(model, sliced, targets, r.stability.lag_days, p.features.windows)
         stability = rb.stability_summary(changes)
         bar.advance(task)
         breaches = []

@@ -291,7 +291,7 @@ class StabilityParams(_Section):
         30, ge=1, le=365, description="Compare the score at T with the score at T - lag_days."
     )
     max_p90_change_points: float = Field(
-        25.0,
+        20.0,
         gt=0,
         description="Bound on the 90th percentile of |score(T) - score(T - lag)| among people "
         "with no material change of behaviour between the two dates.",

@@ -7,8 +7,9 @@ by their own behaviour (used for advice) and its unit (used for reason sentences
 
 Features are computed per row of ``outcomes`` (a person at an observation date) from
 events strictly before the observation date (``event_time < observation_date``) and
-contacts made at least ``MIN_LINK_AGE_DAYS`` before it. The same vectorised code serves the whole table,
-a chunk of it and a single person in the service, so there is nothing to keep in sync.
+contacts made at least ``MIN_LINK_AGE_DAYS`` before it. The same vectorised code serves
+the whole table, a chunk of it and a single person in the service, so there is nothing
+to keep in sync.
 
 Conventions
 -----------
@@ -320,7 +321,9 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         True,
         "months",
     ),
-    F("n_phone_topups_365d", _FC, "Phone top-ups in the last 365 days", 0, True, "count"),
+    # Stretched budgets top up often and in small amounts: more top-ups may not lower the
+    # risk, and a smaller average may not either (20 tiny top-ups must not pay).
+    F("n_phone_topups_365d", _FC, "Phone top-ups in the last 365 days", 1, True, "count"),
     F(
         "topup_months_12m",
         _FC,
@@ -333,7 +336,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         "topup_mean_amount_365d",
         _FC,
         "Average phone top-up amount in the last 365 days",
-        0,
+        -1,
         True,
         "CNY",
     ),
@@ -366,6 +369,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         1,
         True,
         "ratio",
+        scored=False,
     ),
     F(
         "spend_trend",
@@ -374,6 +378,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         0,
         True,
         "ratio",
+        scored=False,
     ),
     F(
         "receipt_confirm_rate_365d",
@@ -419,7 +424,16 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         True,
         "flag",
     ),
-    F("profile_completeness", _IT, "Share of profile fields filled in", -1, True, "share"),
+    # Self-declared profile activity: filling fields and editing cost nothing, not scored.
+    F(
+        "profile_completeness",
+        _IT,
+        "Share of profile fields filled in",
+        -1,
+        True,
+        "share",
+        scored=False,
+    ),
     F("education_level", _IT, "Education level (0 primary to 5 doctorate)", -1, False, "level"),
     F(
         "occupation_stability",
@@ -432,7 +446,15 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
     F("platform_months", _IT, "Months since joining the platform", -1, False, "months"),
     F("n_address_changes_365d", _IT, "Address changes in the last 365 days", 1, True, "count"),
     F("days_since_address_change", _IT, "Days since the last address change", -1, True, "days"),
-    F("n_profile_updates_365d", _IT, "Profile updates in the last 365 days", 0, True, "count"),
+    F(
+        "n_profile_updates_365d",
+        _IT,
+        "Profile updates in the last 365 days",
+        0,
+        True,
+        "count",
+        scored=False,
+    ),
     # ---- social connections
     F("n_contacts", _SC, f"Contacts linked {MIN_LINK_AGE_DAYS}+ days ago", 0, False, "count"),
     F(
@@ -1025,6 +1047,9 @@ def _behaviour_preferences(ctx: _Context) -> dict[str, np.ndarray]:
 
     in365 = pur.age <= 365
     p = pur.where(in365)
+    # Order rates are averaged over days with an order: a burst of tiny orders confirmed
+    # and reviewed at once is one day, so it cannot buy a clean record.
+    day_key = p.row * 366 + p.age
     for col, name in (
         ("receipt_confirmed", "receipt_confirm_rate_365d"),
         ("returned", "return_rate_365d"),
@@ -1032,7 +1057,10 @@ def _behaviour_preferences(ctx: _Context) -> dict[str, np.ndarray]:
     ):
         flag = ctx.values(col, p)
         known = ~np.isnan(flag)
-        out[name] = _div(_count(p.row[known], n, flag[known]), _count(p.row[known], n))
+        day, keys = pd.factorize(day_key[known])
+        day_rate = np.bincount(day, flag[known], len(keys)) / np.bincount(day, None, len(keys))
+        day_row = np.asarray(keys, dtype=np.int64) // 366
+        out[name] = _div(_count(day_row, n, day_rate), _count(day_row, n))
 
     nc = len(PURCHASE_CATEGORIES)
     cat = _codes(ctx.coded.event_strings("category", p.src), _vocab(PURCHASE_CATEGORIES))
@@ -1142,9 +1170,9 @@ def compute_features(data: BehaviourData, windows: Sequence[int] = DEFAULT_WINDO
     Columns: ``person_id``, ``observation_date``, then :func:`feature_names` (for
     ``windows``) in registry order, all float64 with NaN for missing. Only events with
     ``event_time < observation_date`` and contacts with ``since_date <= observation_date -
-    MIN_LINK_AGE_DAYS`` are used. For a single person, pass their profile, outcome row(s), events and contacts
-    plus their contacts' profiles and events (:func:`person_data` cuts exactly that): the
-    result equals their rows of the whole table.
+    MIN_LINK_AGE_DAYS`` are used. For a single person, pass their profile, outcome row(s),
+    events and contacts plus their contacts' profiles and events (:func:`person_data` cuts
+    exactly that): the result equals their rows of the whole table.
     """
     windows = _check_windows(windows)
     specs = feature_specs(windows)

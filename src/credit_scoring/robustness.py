@@ -40,6 +40,9 @@ from credit_scoring.schemas import (
 
 DAY = pd.Timedelta(days=1)
 KEYS = ["person_id", "observation_date"]
+# Utilisation moving by more than this (10 points of the limit) between the two dates
+# is borrowing more or paying down: a material change, not score noise.
+MATERIAL_UTILISATION_CHANGE = 0.10
 
 
 class RobustnessError(RuntimeError):
@@ -206,7 +209,9 @@ def all_of_the_above(
     return data
 
 
-Scenario = Callable[[BehaviourData, pd.DataFrame, np.random.Generator, GamingContext], BehaviourData]
+Scenario = Callable[
+    [BehaviourData, pd.DataFrame, np.random.Generator, GamingContext], BehaviourData
+]
 
 # Declared once: name -> cheap behaviour. The report, the bound check and the tests
 # all iterate over this mapping.
@@ -247,10 +252,10 @@ def _only(data: BehaviourData, targets: pd.DataFrame) -> BehaviourData:
 def score_people(
     model, data: BehaviourData, windows: Sequence[int] = DEFAULT_WINDOWS
 ) -> pd.DataFrame:
-    """Features and score of every outcome row of ``data`` (keys, score)."""
+    """Features and score of every outcome row of ``data`` (keys, features, score)."""
     feats = compute_features(data, windows)
     scores = model.decide(feats, with_reasons=False)["score"].to_numpy()
-    return feats[KEYS].assign(score=scores)
+    return feats.assign(score=scores)
 
 
 def gaming_gains(
@@ -291,7 +296,7 @@ def gaming_gains(
 def _describe(x: np.ndarray) -> dict[str, float]:
     q = np.quantile(x, [0.5, 0.9, 0.99]) if len(x) else [np.nan] * 3
     return {
-        "n": int(len(x)),
+        "n": len(x),
         "mean": float(np.mean(x)) if len(x) else np.nan,
         "p50": float(q[0]),
         "p90": float(q[1]),
@@ -327,21 +332,21 @@ def check_gains(summary: dict[str, dict], max_gain: float) -> None:
         if not s["within_bound"]
     ]
     if bad:
-        raise RobustnessError(
-            f"gaming pays more than {max_gain:g} points: " + "; ".join(bad)
-        )
+        raise RobustnessError(f"gaming pays more than {max_gain:g} points: " + "; ".join(bad))
 
 
 # --------------------------------------------------------------------------- stability
 
 
 def material_change(data: BehaviourData, targets: pd.DataFrame, lag_days: int) -> np.ndarray:
-    """Whether each target's behaviour changed materially in [T - lag_days, T).
+    """Whether each target's events show a material change in [T - lag_days, T).
 
     Material: a late repayment, a statement in arrears, a new credit account (its first
-    statement), a credit-limit change on an account, an address change, or joining the
-    platform in that period. Profile facts (income, verification) are a snapshot at T,
-    the same at both dates, so they cannot change here.
+    statement), a credit-limit change on an account, an address change, joining the
+    platform or starting a new job in that period. Profile facts (income, verification)
+    are a snapshot at T, the same at both dates, so they cannot change here.
+    :func:`score_changes` adds the changes only the features show (see
+    :func:`credit_change`).
     """
     t = targets[KEYS].reset_index(drop=True).assign(_row=lambda d: np.arange(len(d)))
     ev = data.events.merge(t, on="person_id")
@@ -364,13 +369,30 @@ def material_change(data: BehaviourData, targets: pd.DataFrame, lag_days: int) -
     changed = np.zeros(len(t), dtype=bool)
     changed[ev.loc[flag, "_row"].to_numpy()] = True
     changed[st.loc[st_inside & (first | limit_changed), "_row"].to_numpy()] = True
-    reg = t[["person_id"]].merge(
-        data.profiles[["person_id", "registered_date"]].drop_duplicates("person_id"),
-        on="person_id",
-        how="left",
-    )["registered_date"]
-    joined = (reg >= t["observation_date"] - lag_days * DAY).to_numpy(dtype=bool, na_value=False)
-    return changed | joined
+    prof = t[["person_id"]].merge(
+        data.profiles.drop_duplicates("person_id"), on="person_id", how="left"
+    )
+    start = t["observation_date"] - lag_days * DAY
+    for col in ("registered_date", "employment_start_date"):
+        if col in prof.columns:
+            changed |= (prof[col] >= start).to_numpy(dtype=bool, na_value=False)
+    return changed
+
+
+def credit_change(now: pd.DataFrame, earlier: pd.DataFrame) -> np.ndarray:
+    """Whether the credit position moved materially between two feature rows per person.
+
+    Material: utilisation of the latest statements moved by more than
+    ``MATERIAL_UTILISATION_CHANGE`` (or became known / unknown), or the number of
+    current accounts or their total limit changed (an account opened, closed or re-limited).
+    """
+    u0, u1 = (f["utilisation_latest"].to_numpy(dtype=float) for f in (earlier, now))
+    moved = np.abs(u1 - u0) > MATERIAL_UTILISATION_CHANGE
+    moved |= np.isnan(u0) != np.isnan(u1)
+    for col in ("n_current_accounts", "credit_limit"):
+        a, b = (f[col].to_numpy(dtype=float) for f in (earlier, now))
+        moved |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    return moved
 
 
 def lagged(targets: pd.DataFrame, lag_days: int) -> pd.DataFrame:
@@ -391,15 +413,14 @@ def score_changes(
     before T - lag count.
     """
     targets = targets[KEYS].drop_duplicates().reset_index(drop=True)
-    now = score_people(model, _only(data, targets), windows)["score"].to_numpy()
+    now = score_people(model, _only(data, targets), windows)
     earlier_rows = lagged(targets, lag_days)
     earlier_data = BehaviourData(data.profiles, earlier_rows, data.events, data.contacts)
-    earlier = score_people(model, earlier_data, windows)["score"].to_numpy()
+    earlier = score_people(model, earlier_data, windows)
+    material = material_change(data, targets, lag_days) | credit_change(now, earlier)
+    s_now, s_earlier = now["score"].to_numpy(), earlier["score"].to_numpy()
     return targets.assign(
-        score=now,
-        score_lagged=earlier,
-        change=now - earlier,
-        stable=~material_change(data, targets, lag_days),
+        score=s_now, score_lagged=s_earlier, change=s_now - s_earlier, stable=~material
     )
 
 
