@@ -191,3 +191,20 @@ def test_material_change_flags_a_late_repayment_in_the_window_only(cohort):
         BehaviourData(data.profiles, data.outcomes, events, data.contacts), calm, 30
     )
     assert flagged.tolist() == [True, False]
+
+
+def test_the_trained_model_never_splits_on_unscored_features(small_model):
+    """Features flagged ``scored=False`` (cheap to game) stay model inputs, so the limit
+    policy can read declared income, but LightGBM gets split-gain weight 0 for them."""
+    from credit_scoring.features import FEATURES, split_gain_weights
+
+    unscored = [s.name for s in FEATURES if not s.scored]
+    assert "declared_income" in unscored and "n_profile_updates_365d" in unscored
+    names = small_model.feature_names
+    weights = dict(zip(names, split_gain_weights(names), strict=True))
+    assert all(weights[n] == 0.0 for n in unscored)
+    assert split_gain_weights(["not_a_registry_feature"]) == [1.0]
+    splits = small_model.booster.feature_importance("split")
+    used = {n for n, k in zip(small_model.feature_names, splits, strict=True) if k > 0}
+    assert used, "the small model should split on something"
+    assert not used & set(unscored), f"splits on unscored features: {used & set(unscored)}"
