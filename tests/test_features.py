@@ -230,9 +230,10 @@ def test_purchase_rates_shares_and_profile_facts(hand_features):
         {
             "n_purchases_30d": 1,
             "spend_90d": 500,
-            "receipt_confirm_rate_365d": 2 / 3,
-            "return_rate_365d": 1 / 3,
-            "review_rate_365d": 1 / 2,
+            # shares of spending: 100 + 300 + 100 CNY, review known on the first two only
+            "receipt_confirm_rate_365d": 200 / 500,
+            "return_rate_365d": 300 / 500,
+            "review_rate_365d": 100 / 400,
             "gaming_luxury_share_365d": 200 / 500,
             "category_diversity_365d": 3,
             "days_since_last_purchase": 1,
@@ -307,10 +308,10 @@ def test_people_without_events_get_zero_counts_and_nan_rates():
     )
 
 
-def test_order_rates_count_a_burst_of_orders_on_one_day_once():
-    """One unconfirmed, unreviewed order 50 days ago, then 10 tiny orders confirmed and
-    reviewed 5 days ago: rates are averaged over the 2 days with orders (1/2), not over
-    the 11 orders (10/11), so a burst cannot buy a clean record."""
+def test_order_rates_weigh_orders_by_amount_so_tiny_orders_barely_count():
+    """One unconfirmed, unreviewed order of 300 CNY, then a burst of 10 orders of 5 CNY
+    confirmed and reviewed: the rates are shares of spending (50 / 350), not of orders
+    (10 / 11), so a burst of tiny orders cannot buy a clean record."""
     burst = [_buy("Z", 5 - i / 1000, 5.0, "groceries", True, False, True) for i in range(10)]
     data = _data(
         [{"person_id": "Z"}],
@@ -322,8 +323,8 @@ def test_order_rates_count_a_burst_of_orders_on_one_day_once():
         _row(compute_features(data), "Z"),
         {
             "n_purchases_365d": 11,
-            "receipt_confirm_rate_365d": 1 / 2,
-            "review_rate_365d": 1 / 2,
+            "receipt_confirm_rate_365d": 50 / 350,
+            "review_rate_365d": 50 / 350,
             "return_rate_365d": 0,
         },
     )

@@ -383,13 +383,28 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
     F(
         "receipt_confirm_rate_365d",
         _BP,
-        "Share of orders whose receipt was confirmed in the last 365 days",
+        "Share of spending on orders whose receipt was confirmed in the last 365 days",
         -1,
         True,
         "share",
     ),
-    F("return_rate_365d", _BP, "Share of orders returned in the last 365 days", 0, True, "share"),
-    F("review_rate_365d", _BP, "Share of orders reviewed in the last 365 days", -1, True, "share"),
+    F(
+        "return_rate_365d",
+        _BP,
+        "Share of spending on orders returned in the last 365 days",
+        0,
+        True,
+        "share",
+        scored=False,  # diluted by a few cheap orders kept
+    ),
+    F(
+        "review_rate_365d",
+        _BP,
+        "Share of spending on orders reviewed in the last 365 days",
+        -1,
+        True,
+        "share",
+    ),
     F(
         "category_diversity_365d",
         _BP,
@@ -397,6 +412,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         0,
         True,
         "count",
+        scored=False,  # one cheap item per category buys it
     ),
     F(
         "gaming_luxury_share_365d",
@@ -405,6 +421,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         1,
         True,
         "share",
+        scored=False,  # a small spender dilutes it with a few cheap groceries
     ),
     F(
         "days_since_last_purchase",
@@ -434,7 +451,16 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         "share",
         scored=False,
     ),
-    F("education_level", _IT, "Education level (0 primary to 5 doctorate)", -1, False, "level"),
+    # Self-declared and unverified here: a claimed degree must not buy points.
+    F(
+        "education_level",
+        _IT,
+        "Education level (0 primary to 5 doctorate)",
+        -1,
+        False,
+        "level",
+        scored=False,
+    ),
     F(
         "occupation_stability",
         _IT,
@@ -1047,9 +1073,10 @@ def _behaviour_preferences(ctx: _Context) -> dict[str, np.ndarray]:
 
     in365 = pur.age <= 365
     p = pur.where(in365)
-    # Order rates are averaged over days with an order: a burst of tiny orders confirmed
-    # and reviewed at once is one day, so it cannot buy a clean record.
-    day_key = p.row * 366 + p.age
+    # Order rates are weighted by amount: a burst (or a drip) of tiny orders, all
+    # confirmed, reviewed and kept, barely moves them, so a clean record cannot be bought
+    # cheaply. Orders without an amount weigh nothing.
+    weight = amount[in365]
     for col, name in (
         ("receipt_confirmed", "receipt_confirm_rate_365d"),
         ("returned", "return_rate_365d"),
@@ -1057,10 +1084,8 @@ def _behaviour_preferences(ctx: _Context) -> dict[str, np.ndarray]:
     ):
         flag = ctx.values(col, p)
         known = ~np.isnan(flag)
-        day, keys = pd.factorize(day_key[known])
-        day_rate = np.bincount(day, flag[known], len(keys)) / np.bincount(day, None, len(keys))
-        day_row = np.asarray(keys, dtype=np.int64) // 366
-        out[name] = _div(_count(day_row, n, day_rate), _count(day_row, n))
+        w = weight[known]
+        out[name] = _div(_count(p.row[known], n, w * flag[known]), _count(p.row[known], n, w))
 
     nc = len(PURCHASE_CATEGORIES)
     cat = _codes(ctx.coded.event_strings("category", p.src), _vocab(PURCHASE_CATEGORIES))
