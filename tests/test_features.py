@@ -137,9 +137,11 @@ def _hand_world() -> BehaviourData:
     ]
     contacts = [
         {"person_id": "A", "contact_id": "B", "since_date": ago(300)},
-        {"person_id": "A", "contact_id": "C", "since_date": ago(10)},
-        {"person_id": "A", "contact_id": "OUTSIDER", "since_date": ago(50)},
+        {"person_id": "A", "contact_id": "C", "since_date": ago(120)},
+        {"person_id": "A", "contact_id": "OUTSIDER", "since_date": ago(150)},
         {"person_id": "A", "contact_id": "D", "since_date": OBS},  # made on the date: ignored
+        # Linked 89 days ago: younger than MIN_LINK_AGE_DAYS, ignored (cheap to game).
+        {"person_id": "A", "contact_id": "C2", "since_date": ago(89)},
         {"person_id": "B", "contact_id": "A", "since_date": ago(100)},
     ]
     return _data(profiles, outcomes, events, contacts)
@@ -228,9 +230,10 @@ def test_purchase_rates_shares_and_profile_facts(hand_features):
         {
             "n_purchases_30d": 1,
             "spend_90d": 500,
-            "receipt_confirm_rate_365d": 2 / 3,
-            "return_rate_365d": 1 / 3,
-            "review_rate_365d": 1 / 2,
+            # shares of spending: 100 + 300 + 100 CNY, review known on the first two only
+            "receipt_confirm_rate_365d": 200 / 500,
+            "return_rate_365d": 300 / 500,
+            "review_rate_365d": 100 / 400,
             "gaming_luxury_share_365d": 200 / 500,
             "category_diversity_365d": 3,
             "days_since_last_purchase": 1,
@@ -250,8 +253,9 @@ def test_purchase_rates_shares_and_profile_facts(hand_features):
     )
 
 
-def test_network_features_use_known_contacts_made_before_the_date(hand_features):
-    """A has B (late 100 days ago), C (no lates) and an outsider; D was added on the date."""
+def test_network_features_use_known_contacts_linked_90_days_before_the_date(hand_features):
+    """A has B (late 100 days ago), C (no lates) and an outsider, all linked 90+ days ago;
+    D was added on the date and C2 89 days before it: both ignored."""
     _check(
         _row(hand_features, "A"),
         {
@@ -300,6 +304,28 @@ def test_people_without_events_get_zero_counts_and_nan_rates():
             "days_since_last_late": np.nan,
             "credit_history_months": 0,
             "identity_verified": np.nan,
+        },
+    )
+
+
+def test_order_rates_weigh_orders_by_amount_so_tiny_orders_barely_count():
+    """One unconfirmed, unreviewed order of 300 CNY, then a burst of 10 orders of 5 CNY
+    confirmed and reviewed: the rates are shares of spending (50 / 350), not of orders
+    (10 / 11), so a burst of tiny orders cannot buy a clean record."""
+    burst = [_buy("Z", 5 - i / 1000, 5.0, "groceries", True, False, True) for i in range(10)]
+    data = _data(
+        [{"person_id": "Z"}],
+        [{"person_id": "Z", "observation_date": OBS}],
+        [_buy("Z", 50, 300.0, "groceries", False, False, False), *burst],
+        [],
+    )
+    _check(
+        _row(compute_features(data), "Z"),
+        {
+            "n_purchases_365d": 11,
+            "receipt_confirm_rate_365d": 50 / 350,
+            "review_rate_365d": 50 / 350,
+            "return_rate_365d": 0,
         },
     )
 

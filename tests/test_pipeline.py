@@ -80,6 +80,9 @@ def test_repro_writes_every_stage_output(project):
         "models_deploy/credit_model/bundle.json",
         "data/scores/decisions.parquet",
         "reports/package.json",
+        "reports/robustness.json",
+        "reports/robustness/gaming_gains.png",
+        "reports/robustness/stability.png",
     ]:
         assert (project / rel).exists(), f"dvc repro did not produce {rel}"
 
@@ -116,6 +119,19 @@ def test_fairness_report_is_written_and_its_summary_logged_to_mlflow(project):
     logged = client.get_run(gate["run_id"]).data.metrics
     assert logged["test_fairness_n_breaches"] == len(report["breaches"])
     assert "test_fairness_gender_approval_rate_F" in logged
+
+
+def test_robustness_audit_ran_on_the_test_cohort_and_passed(project):
+    """The gaming and stability audit runs before register, on real test-cohort people,
+    reports every scenario and holds its bounds (else register would not have run)."""
+    from credit_scoring.robustness import SCENARIOS
+
+    r = json.loads((project / "reports/robustness.json").read_text())
+    assert set(r["gaming"]) == set(SCENARIOS)
+    assert r["sample_people"] > 0 and r["summary"]["passed"] is True, r["breaches"]
+    for s in r["gaming"].values():
+        assert s["bounded_gain"] <= r["bounds"]["max_gain_points"]
+    assert r["stability"]["stable"]["p90"] <= r["bounds"]["max_p90_change_points"]
 
 
 def test_ingest_counts_add_up(project):

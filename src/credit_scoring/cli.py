@@ -706,6 +706,107 @@ def _dvc_lock_hashes(lock_path: Path = Path("dvc.lock")) -> dict[str, str]:
 
 
 @app.command()
+def robustness(params: ParamsOption = Path("params.yaml")) -> None:
+    """Audit manipulation resistance and score stability on real test-cohort people.
+
+    Adds cheap activity (tiny top-ups, a purchase burst, profile edits, top-scored
+    contacts, all of them) to a sample of the test cohort in the days before their
+    observation date, re-scores them with the deployed model and bounds the gain; and
+    compares each person's score with their score a month earlier. Writes
+    reports/robustness.json and plots under reports/robustness/; fails (exit 2) when
+    a bound in the `robustness` section of params.yaml is broken.
+    """
+    import pandas as pd
+
+    from credit_scoring import robustness as rb
+    from credit_scoring.features import person_data
+    from credit_scoring.io import read_validated, write_atomic, write_json
+    from credit_scoring.model import CreditModel
+    from credit_scoring.split import out_of_time_split
+
+    p = _load(params)
+    r = p.robustness
+    out = Path("reports") / "robustness"
+    with _stage("robustness"), _progress() as bar:
+        task = bar.add_task("gaming scenarios + stability", total=len(rb.SCENARIOS) + 2)
+        model = CreditModel.load(DEPLOY_DIR)
+        table = pd.read_parquet(Path(p.features.output_dir) / "features.parquet")
+        test = out_of_time_split(table, p.split).test
+        scored = test[["person_id", "observation_date"]].assign(
+            score=model.decide(test, with_reasons=False)["score"].to_numpy()
+        )
+        targets, pool = rb.choose_people(scored, r.sample_people, r.good_contacts, p.base.seed)
+        data = read_validated(Path(p.data.validated_dir))
+        sliced = person_data(data, list(targets["person_id"]) + list(pool))
+        del data
+        bar.advance(task)
+        ctx = rb.GamingContext(r.window_days, pool, r.good_contacts)
+        gains = rb.gaming_gains(
+            model,
+            sliced,
+            targets,
+            ctx,
+            p.base.seed,
+            p.features.windows,
+            progress=lambda _: bar.advance(task),
+        )
+        summary = rb.gains_summary(gains, r.max_gain_points, r.gain_quantile)
+        changes = rb.score_changes(model, sliced, targets, r.stability.lag_days, p.features.windows)
+        stability = rb.stability_summary(changes)
+        bar.advance(task)
+        breaches = []
+        for check in (
+            lambda: rb.check_gains(summary, r.max_gain_points),
+            lambda: rb.check_stability(stability, r.stability.max_p90_change_points),
+        ):
+            try:
+                check()
+            except rb.RobustnessError as err:
+                breaches.append(str(err))
+        report = {
+            "sample_people": len(targets),
+            "good_contact_pool": len(pool),
+            "bounds": {
+                "max_gain_points": r.max_gain_points,
+                "gain_quantile": r.gain_quantile,
+                "max_p90_change_points": r.stability.max_p90_change_points,
+            },
+            "gaming": summary,
+            "stability": {"lag_days": r.stability.lag_days, **stability},
+            "summary": {
+                "max_bounded_gain": max(s["bounded_gain"] for s in summary.values()),
+                "worst_scenario": max(summary, key=lambda k: summary[k]["bounded_gain"]),
+                "stable_p90_change": stability["stable"]["p90"],
+                "passed": not breaches,
+            },
+            "breaches": breaches,
+        }
+        write_json(report, Path("reports") / "robustness.json")
+        write_atomic(out / "gains.csv", lambda tmp: gains.to_csv(tmp, index=False))
+        write_atomic(out / "stability.csv", lambda tmp: changes.to_csv(tmp, index=False))
+        figures = {
+            "gaming_gains.png": rb.plot_gains(gains, r.max_gain_points),
+            "stability.png": rb.plot_stability(
+                changes, r.stability.lag_days, r.stability.max_p90_change_points
+            ),
+        }
+        for fname, fig in figures.items():
+            write_atomic(out / fname, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110))
+    shown = {
+        name: f"p{100 * s['bounded_quantile']:g} {s['bounded_gain']:+.0f}  "
+        f"mean {s['mean']:+.1f}  max {s['max']:+.0f}"
+        for name, s in summary.items()
+    }
+    st = stability["stable"]
+    shown["stability (stable people)"] = (
+        f"p50 {st['p50']:.0f}  p90 {st['p90']:.0f}  p99 {st['p99']:.0f}  n={st['n']}"
+    )
+    console.print(_summary_table("score gain bought by cheap activity", shown))
+    if breaches and r.fail_on_breach:
+        _fail("robustness: " + " | ".join(breaches))
+
+
+@app.command()
 def register(params: ParamsOption = Path("params.yaml")) -> None:
     """Log the run to MLflow, register the model as `challenger`, and run the promotion gate.
 

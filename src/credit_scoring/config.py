@@ -337,6 +337,49 @@ class FairnessParams(_Section):
         return v
 
 
+class StabilityParams(_Section):
+    """Score stability: month-over-month score changes of people whose behaviour held still."""
+
+    lag_days: int = Field(
+        30, ge=1, le=365, description="Compare the score at T with the score at T - lag_days."
+    )
+    max_p90_change_points: float = Field(
+        20.0,
+        gt=0,
+        description="Bound on the 90th percentile of |score(T) - score(T - lag)| among people "
+        "with no material change of behaviour between the two dates.",
+    )
+
+
+class RobustnessParams(_Section):
+    """Manipulation resistance: cheap activity added to real test-cohort people must not
+    buy a large score gain (``credit-scoring robustness``)."""
+
+    sample_people: int = Field(
+        2000, ge=10, description="Test-cohort people the gaming scenarios are applied to."
+    )
+    window_days: int = Field(
+        30, ge=1, le=365, description="Cheap activity is added in these days before T."
+    )
+    max_gain_points: float = Field(
+        10.0, gt=0, description="Most score points cheap activity may buy (see gain_quantile)."
+    )
+    gain_quantile: float = Field(
+        0.99,
+        gt=0.5,
+        le=1.0,
+        description="This quantile of each scenario's gains must be <= max_gain_points: at "
+        "most 1 - gain_quantile of people may buy more (1.0 = nobody may).",
+    )
+    good_contacts: int = Field(
+        5, ge=1, le=50, description="Contacts with top scores added in the contacts scenario."
+    )
+    fail_on_breach: bool = Field(
+        True, description="Stop the pipeline (and so registration) when a bound is broken."
+    )
+    stability: StabilityParams = Field(default_factory=StabilityParams)
+
+
 class MlflowParams(_Section):
     """Tracking and registry. The env var MLFLOW_TRACKING_URI overrides tracking_uri."""
 
@@ -383,6 +426,7 @@ class Params(_Section):
     decision: DecisionParams = Field(default_factory=DecisionParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     fairness: FairnessParams = Field(default_factory=FairnessParams)
+    robustness: RobustnessParams = Field(default_factory=RobustnessParams)
     gate: GateParams = Field(default_factory=GateParams)
     mlflow: MlflowParams = Field(default_factory=MlflowParams)
     serve: ServeParams = Field(default_factory=ServeParams)

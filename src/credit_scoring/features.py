@@ -7,8 +7,9 @@ by their own behaviour (used for advice) and its unit (used for reason sentences
 
 Features are computed per row of ``outcomes`` (a person at an observation date) from
 events strictly before the observation date (``event_time < observation_date``) and
-contacts made strictly before it. The same vectorised code serves the whole table,
-a chunk of it and a single person in the service, so there is nothing to keep in sync.
+contacts made at least ``MIN_LINK_AGE_DAYS`` before it. The same vectorised code serves
+the whole table, a chunk of it and a single person in the service, so there is nothing
+to keep in sync.
 
 Conventions
 -----------
@@ -53,6 +54,9 @@ DEFAULT_WINDOWS: tuple[int, ...] = (30, 90, 180, 365)
 DAY_NS = 86_400 * 1_000_000_000
 SEVERE_DPD = 30  # a repayment this many days late or more is "seriously late"
 CURRENT_ACCOUNT_DAYS = 90  # an account with a statement this recently is "current"
+# A contact counts once the link is this old: linking to top-scored people the week
+# before applying must not buy a network signal (see ``robustness``).
+MIN_LINK_AGE_DAYS = 90
 N_MONTHS = 12  # monthly buckets over the last 365 days
 RISKY_CATEGORIES: tuple[str, ...] = ("gaming", "luxury")
 # Occupation as an ordinal stability code (higher = steadier income).
@@ -86,6 +90,9 @@ class FeatureSpec:
     ``risk_direction``: +1 when a higher value means more risk, -1 when a higher value
     means less risk, 0 when the relation is unknown or not monotone (no constraint).
     ``actionable``: the person can change it by their own behaviour (used for advice).
+    ``scored``: False for features that are computed and carried (the credit-limit
+    policy reads declared income) but that the model may never split on, because they
+    are cheap to game and say little about risk (see ``robustness`` and the README).
     """
 
     name: str
@@ -94,6 +101,7 @@ class FeatureSpec:
     risk_direction: int
     actionable: bool
     unit: str = ""
+    scored: bool = True
 
     def __post_init__(self) -> None:
         if self.risk_direction not in (-1, 0, 1):
@@ -115,6 +123,7 @@ class WindowedFeature:
     risk_direction: int
     actionable: bool
     unit: str = ""
+    scored: bool = True
 
     def spec(self, window: int) -> FeatureSpec:
         return FeatureSpec(
@@ -124,6 +133,7 @@ class WindowedFeature:
             risk_direction=self.risk_direction,
             actionable=self.actionable,
             unit=self.unit,
+            scored=self.scored,
         )
 
 
@@ -256,7 +266,17 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         "share",
     ),
     # ---- fulfilment capacity
-    F("declared_income", _FC, "Monthly income the person declared", -1, True, "CNY"),
+    # Self-declared: a lie costs nothing, so it sets the credit limit (with a haircut) but
+    # never the score; capacity in the score comes from verified income.
+    F(
+        "declared_income",
+        _FC,
+        "Monthly income the person declared",
+        -1,
+        True,
+        "CNY",
+        scored=False,
+    ),
     F("verified_income", _FC, "Monthly income verified from documents or payroll", -1, True, "CNY"),
     F("income_verified", _FC, "Whether the income is verified (1) or not (0)", -1, True, "flag"),
     F(
@@ -272,7 +292,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
     F(
         "balance_to_income",
         _FC,
-        "Balance owed on current accounts relative to monthly income",
+        "Balance owed on current accounts relative to verified monthly income",
         1,
         True,
         "ratio",
@@ -280,7 +300,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
     F(
         "spend_to_income_90d",
         _FC,
-        "Monthly spending in the last 90 days relative to monthly income",
+        "Monthly spending in the last 90 days relative to verified monthly income",
         1,
         True,
         "ratio",
@@ -301,7 +321,9 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         True,
         "months",
     ),
-    F("n_phone_topups_365d", _FC, "Phone top-ups in the last 365 days", 0, True, "count"),
+    # Stretched budgets top up often and in small amounts: more top-ups may not lower the
+    # risk, and a smaller average may not either (20 tiny top-ups must not pay).
+    F("n_phone_topups_365d", _FC, "Phone top-ups in the last 365 days", 1, True, "count"),
     F(
         "topup_months_12m",
         _FC,
@@ -314,13 +336,23 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         "topup_mean_amount_365d",
         _FC,
         "Average phone top-up amount in the last 365 days",
-        0,
+        -1,
         True,
         "CNY",
     ),
     # ---- behaviour preferences
-    W("n_purchases", _BP, "Purchases in the last {w} days", 0, True, "count"),
-    W("spend", _BP, "Amount spent on purchases in the last {w} days", 0, True, "CNY"),
+    # Purchase volume and recency: a burst of tiny orders moves them at almost no cost
+    # and they carry little signal beyond the purchase-quality features below: not scored.
+    W("n_purchases", _BP, "Purchases in the last {w} days", 0, True, "count", scored=False),
+    W(
+        "spend",
+        _BP,
+        "Amount spent on purchases in the last {w} days",
+        0,
+        True,
+        "CNY",
+        scored=False,
+    ),
     F(
         "mean_purchase_amount_365d",
         _BP,
@@ -328,6 +360,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         0,
         True,
         "CNY",
+        scored=False,
     ),
     F(
         "spend_cv_12m",
@@ -336,6 +369,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         1,
         True,
         "ratio",
+        scored=False,
     ),
     F(
         "spend_trend",
@@ -344,17 +378,33 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         0,
         True,
         "ratio",
+        scored=False,
     ),
     F(
         "receipt_confirm_rate_365d",
         _BP,
-        "Share of orders whose receipt was confirmed in the last 365 days",
+        "Share of spending on orders whose receipt was confirmed in the last 365 days",
         -1,
         True,
         "share",
     ),
-    F("return_rate_365d", _BP, "Share of orders returned in the last 365 days", 0, True, "share"),
-    F("review_rate_365d", _BP, "Share of orders reviewed in the last 365 days", -1, True, "share"),
+    F(
+        "return_rate_365d",
+        _BP,
+        "Share of spending on orders returned in the last 365 days",
+        0,
+        True,
+        "share",
+        scored=False,  # diluted by a few cheap orders kept
+    ),
+    F(
+        "review_rate_365d",
+        _BP,
+        "Share of spending on orders reviewed in the last 365 days",
+        -1,
+        True,
+        "share",
+    ),
     F(
         "category_diversity_365d",
         _BP,
@@ -362,6 +412,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         0,
         True,
         "count",
+        scored=False,  # one cheap item per category buys it
     ),
     F(
         "gaming_luxury_share_365d",
@@ -370,8 +421,17 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         1,
         True,
         "share",
+        scored=False,  # a small spender dilutes it with a few cheap groceries
     ),
-    F("days_since_last_purchase", _BP, "Days since the last purchase", 0, True, "days"),
+    F(
+        "days_since_last_purchase",
+        _BP,
+        "Days since the last purchase",
+        0,
+        True,
+        "days",
+        scored=False,
+    ),
     # ---- identity traits
     F(
         "identity_verified",
@@ -381,8 +441,26 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         True,
         "flag",
     ),
-    F("profile_completeness", _IT, "Share of profile fields filled in", -1, True, "share"),
-    F("education_level", _IT, "Education level (0 primary to 5 doctorate)", -1, False, "level"),
+    # Self-declared profile activity: filling fields and editing cost nothing, not scored.
+    F(
+        "profile_completeness",
+        _IT,
+        "Share of profile fields filled in",
+        -1,
+        True,
+        "share",
+        scored=False,
+    ),
+    # Self-declared and unverified here: a claimed degree must not buy points.
+    F(
+        "education_level",
+        _IT,
+        "Education level (0 primary to 5 doctorate)",
+        -1,
+        False,
+        "level",
+        scored=False,
+    ),
     F(
         "occupation_stability",
         _IT,
@@ -394,10 +472,25 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
     F("platform_months", _IT, "Months since joining the platform", -1, False, "months"),
     F("n_address_changes_365d", _IT, "Address changes in the last 365 days", 1, True, "count"),
     F("days_since_address_change", _IT, "Days since the last address change", -1, True, "days"),
-    F("n_profile_updates_365d", _IT, "Profile updates in the last 365 days", 0, True, "count"),
+    F(
+        "n_profile_updates_365d",
+        _IT,
+        "Profile updates in the last 365 days",
+        0,
+        True,
+        "count",
+        scored=False,
+    ),
     # ---- social connections
-    F("n_contacts", _SC, "Contacts", 0, False, "count"),
-    F("n_contacts_known", _SC, "Contacts who are known to the platform", 0, False, "count"),
+    F("n_contacts", _SC, f"Contacts linked {MIN_LINK_AGE_DAYS}+ days ago", 0, False, "count"),
+    F(
+        "n_contacts_known",
+        _SC,
+        f"Contacts linked {MIN_LINK_AGE_DAYS}+ days ago who are known to the platform",
+        0,
+        False,
+        "count",
+    ),
     F(
         "contacts_late30_share_365d",
         _SC,
@@ -481,6 +574,22 @@ def feature_spec(name: str) -> FeatureSpec:
         if window > 0:
             return _WINDOWED[stem].spec(window)
     raise KeyError(f"unknown feature {name!r}")
+
+
+def split_gain_weights(names: Sequence[str]) -> list[float]:
+    """LightGBM ``feature_contri`` for ``names``: 0 for unscored features, else 1.
+
+    LightGBM multiplies each feature's split gain by its weight, so a feature with 0 is
+    never split on: it stays a model input (the limit policy reads it) but cannot move
+    the score. Names outside the registry get 1.
+    """
+    out = []
+    for n in names:
+        try:
+            out.append(1.0 if feature_spec(n).scored else 0.0)
+        except KeyError:
+            out.append(1.0)
+    return out
 
 
 def monotone_constraints(names: Sequence[str]) -> list[int]:
@@ -823,9 +932,11 @@ class _Context:
         }
 
     def income(self) -> np.ndarray:
-        """Monthly income: verified if known, else declared."""
-        verified = self.profile("verified_income")
-        return np.where(np.isnan(verified), self.profile("declared_income"), verified)
+        """Monthly income for capacity ratios: verified only (NaN when unverified).
+
+        Declared income would let a person buy a lower ratio by typing a larger number.
+        """
+        return self.profile("verified_income")
 
 
 # --------------------------------------------------------------------------- feature blocks
@@ -962,6 +1073,10 @@ def _behaviour_preferences(ctx: _Context) -> dict[str, np.ndarray]:
 
     in365 = pur.age <= 365
     p = pur.where(in365)
+    # Order rates are weighted by amount: a burst (or a drip) of tiny orders, all
+    # confirmed, reviewed and kept, barely moves them, so a clean record cannot be bought
+    # cheaply. Orders without an amount weigh nothing.
+    weight = amount[in365]
     for col, name in (
         ("receipt_confirmed", "receipt_confirm_rate_365d"),
         ("returned", "return_rate_365d"),
@@ -969,7 +1084,8 @@ def _behaviour_preferences(ctx: _Context) -> dict[str, np.ndarray]:
     ):
         flag = ctx.values(col, p)
         known = ~np.isnan(flag)
-        out[name] = _div(_count(p.row[known], n, flag[known]), _count(p.row[known], n))
+        w = weight[known]
+        out[name] = _div(_count(p.row[known], n, w * flag[known]), _count(p.row[known], n, w))
 
     nc = len(PURCHASE_CATEGORIES)
     cat = _codes(ctx.coded.event_strings("category", p.src), _vocab(PURCHASE_CATEGORIES))
@@ -1007,7 +1123,8 @@ def _identity_traits(ctx: _Context) -> dict[str, np.ndarray]:
 def _social_connections(ctx: _Context) -> dict[str, np.ndarray]:
     n, out, coded = ctx.n, {}, ctx.coded
     src, row = ctx.expand(coded.ct_ego)
-    made = ~coded.ct_since_missing[src] & (coded.ct_since_ns[src] < ctx.obs_ns[row])
+    aged = ctx.obs_ns[row] - MIN_LINK_AGE_DAYS * DAY_NS
+    made = ~coded.ct_since_missing[src] & (coded.ct_since_ns[src] <= aged)
     src, row = src[made], row[made]
     contact = coded.ct_other[src]
     contact_profile = coded.profile_of[contact]
@@ -1077,10 +1194,10 @@ def compute_features(data: BehaviourData, windows: Sequence[int] = DEFAULT_WINDO
 
     Columns: ``person_id``, ``observation_date``, then :func:`feature_names` (for
     ``windows``) in registry order, all float64 with NaN for missing. Only events with
-    ``event_time < observation_date`` and contacts with ``since_date < observation_date``
-    are used. For a single person, pass their profile, outcome row(s), events and contacts
-    plus their contacts' profiles and events (:func:`person_data` cuts exactly that): the
-    result equals their rows of the whole table.
+    ``event_time < observation_date`` and contacts with ``since_date <= observation_date -
+    MIN_LINK_AGE_DAYS`` are used. For a single person, pass their profile, outcome row(s),
+    events and contacts plus their contacts' profiles and events (:func:`person_data` cuts
+    exactly that): the result equals their rows of the whole table.
     """
     windows = _check_windows(windows)
     specs = feature_specs(windows)

@@ -34,6 +34,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from credit_scoring.config import LightGBMParams, TrainParams
+from credit_scoring.features import split_gain_weights
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +171,9 @@ def train_lightgbm(
     X_valid = feature_matrix(valid_df, feature_names)
     start = time.perf_counter()
     lgb_params = lightgbm_params(params.lightgbm, seed, constraints, num_threads)
+    gain_weights = split_gain_weights(feature_names)
+    if min(gain_weights) < 1.0:  # unscored features (cheap to game) are never split on
+        lgb_params["feature_contri"] = gain_weights
     data = (X_train, y_train, X_valid, y_valid, feature_names)
     booster, evals_result = _fit(lgb_params, data, params)
     if constraints is not None and any(constraints):

@@ -1,0 +1,496 @@
+"""Manipulation resistance and score stability, measured on real people.
+
+**Gaming.** A score people can see will be gamed. Each :data:`SCENARIOS` entry is a kind
+of cheap behaviour (tiny phone top-ups, a burst of small purchases confirmed at once,
+profile edits, linking to people with top scores, all of it together), added to real
+test-cohort people in the ``window_days`` before their observation date T (events
+strictly before T, so the point-in-time features see them). Their features are
+recomputed by the same :func:`credit_scoring.features.compute_features`, scored by the
+deployed model, and the gain is ``score(gamed) - score(as they are)``. The rule
+(:func:`check_gains`): in every scenario, the ``gain_quantile`` quantile of the gains must
+be at most ``max_gain_points``. A quantile rather than the maximum, because a tree model
+moves a few people who sit right on a split by a whole step, and a credit-risk team
+accepts "99% of people cannot buy more than 10 points"; the maximum is reported too.
+
+**Stability.** The same people scored at T and at T - ``lag_days`` (events strictly
+before each date). People with no material change of behaviour in [T - lag, T) (see
+:func:`material_change`) should move little; the 90th percentile of their absolute
+change is bounded (:func:`check_stability`).
+
+Pure functions only; the ``robustness`` CLI command reads and writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from credit_scoring.features import DEFAULT_WINDOWS, compute_features
+from credit_scoring.schemas import (
+    CONTACTS,
+    EVENTS,
+    BehaviourData,
+    EventType,
+    conform,
+)
+
+DAY = pd.Timedelta(days=1)
+KEYS = ["person_id", "observation_date"]
+# Utilisation moving by more than this (10 points of the limit) between the two dates
+# is borrowing more or paying down: a material change, not score noise.
+MATERIAL_UTILISATION_CHANGE = 0.10
+
+
+class RobustnessError(RuntimeError):
+    """A gaming or stability bound is broken: one line naming the scenario and the numbers."""
+
+
+@dataclass(frozen=True)
+class GamingContext:
+    """What the scenarios may use besides the targets' own data.
+
+    ``good_contacts``: ids of good-standing people (top scores) a gamer could link to;
+    their profiles and events must be in the data the scenario gets.
+    """
+
+    window_days: int = 30
+    good_contacts: tuple[str, ...] = ()
+    n_contacts: int = 5
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def _times(targets: pd.DataFrame, k: int, rng: np.random.Generator, days: int) -> pd.Series:
+    """``k`` random times per target in [T - days, T), at least a second before T."""
+    obs = np.repeat(targets["observation_date"].to_numpy(dtype="datetime64[ns]"), k)
+    seconds = rng.integers(1, days * 86_400, len(obs))
+    return pd.Series(obs - seconds.astype("timedelta64[s]"), dtype="datetime64[ns]")
+
+
+def _add_events(
+    data: BehaviourData, rows: dict[str, object], tag: str, rng: np.random.Generator
+) -> BehaviourData:
+    """Append events (columns as in ``EVENTS``) with fresh unique ids."""
+    new = pd.DataFrame(rows)
+    start = int(rng.integers(0, 1 << 40))
+    new["event_id"] = [f"gaming-{tag}-{start}-{i}" for i in range(len(new))]
+    new = conform(new, EVENTS)
+    events = pd.concat([data.events, new[list(data.events.columns)]], ignore_index=True)
+    return BehaviourData(data.profiles, data.outcomes, events, data.contacts)
+
+
+def tiny_topups(
+    data: BehaviourData, targets: pd.DataFrame, rng: np.random.Generator, ctx: GamingContext
+) -> BehaviourData:
+    """20 phone top-ups of 1-5 CNY each (100 CNY at most, spent on one's own phone)."""
+    k = 20
+    return _add_events(
+        data,
+        {
+            "person_id": np.repeat(targets["person_id"].to_numpy(dtype=object), k),
+            "event_time": _times(targets, k, rng, ctx.window_days),
+            "event_type": EventType.PHONE_TOPUP.value,
+            "amount": rng.integers(1, 6, len(targets) * k).astype(float),
+        },
+        "topup",
+        rng,
+    )
+
+
+def purchase_burst(
+    data: BehaviourData, targets: pd.DataFrame, rng: np.random.Generator, ctx: GamingContext
+) -> BehaviourData:
+    """10-15 purchases of 5-20 CNY within one hour, all confirmed and reviewed, none returned."""
+    counts = rng.integers(10, 16, len(targets))
+    person = np.repeat(targets["person_id"].to_numpy(dtype=object), counts)
+    start = np.repeat(_times(targets, 1, rng, ctx.window_days).to_numpy(), counts)
+    minutes = rng.integers(0, 60, len(person)).astype("timedelta64[m]")
+    obs = np.repeat(targets["observation_date"].to_numpy(dtype="datetime64[ns]"), counts)
+    when = np.minimum(start + minutes, obs - np.timedelta64(1, "s"))
+    n = len(person)
+    return _add_events(
+        data,
+        {
+            "person_id": person,
+            "event_time": pd.Series(when, dtype="datetime64[ns]"),
+            "event_type": EventType.PURCHASE.value,
+            "amount": np.round(rng.uniform(5, 20, n), 2),
+            "category": rng.choice(["groceries", "other"], n),
+            "receipt_confirmed": np.ones(n, dtype=bool),
+            "returned": np.zeros(n, dtype=bool),
+            "review_left": np.ones(n, dtype=bool),
+        },
+        "purchase",
+        rng,
+    )
+
+
+def profile_edits(
+    data: BehaviourData, targets: pd.DataFrame, rng: np.random.Generator, ctx: GamingContext
+) -> BehaviourData:
+    """Self-declared facts made to look better, with three profile updates to do it.
+
+    Fills every profile field (completeness 1), declares 50% more income (10,000 CNY
+    when none was known), claims a bachelor degree and a salaried job when none was
+    given. Verified facts (verified income, identity) cannot be self-declared: untouched.
+    """
+    prof = data.profiles.copy()
+    mine = prof["person_id"].isin(targets["person_id"]).to_numpy(dtype=bool)
+    declared = prof.loc[mine, "declared_income"].to_numpy(dtype=float, na_value=np.nan)
+    verified = prof.loc[mine, "verified_income"].to_numpy(dtype=float, na_value=np.nan)
+    known = np.fmax(declared, verified)
+    prof.loc[mine, "declared_income"] = np.where(
+        np.isnan(known), 10_000.0, np.round(known * 1.5, -2)
+    )
+    prof.loc[mine, "profile_completeness"] = 1.0
+    for col, value in (("education", "bachelor"), ("occupation", "salaried")):
+        missing = mine & prof[col].isna().to_numpy(dtype=bool)
+        prof.loc[missing, col] = value
+    k = 3
+    edited = BehaviourData(prof, data.outcomes, data.events, data.contacts)
+    return _add_events(
+        edited,
+        {
+            "person_id": np.repeat(targets["person_id"].to_numpy(dtype=object), k),
+            "event_time": _times(targets, k, rng, ctx.window_days),
+            "event_type": EventType.PROFILE_UPDATE.value,
+        },
+        "profile",
+        rng,
+    )
+
+
+def good_contacts(
+    data: BehaviourData, targets: pd.DataFrame, rng: np.random.Generator, ctx: GamingContext
+) -> BehaviourData:
+    """Link to ``ctx.n_contacts`` people with top scores, in the last ``window_days``."""
+    pool = np.asarray(ctx.good_contacts, dtype=object)
+    if len(pool) <= ctx.n_contacts:
+        raise ValueError(
+            f"need more than {ctx.n_contacts} good contacts to draw from; got {len(pool)}"
+        )
+    ego, other = [], []
+    existing = set(zip(data.contacts["person_id"], data.contacts["contact_id"], strict=True))
+    for pid in targets["person_id"].to_numpy(dtype=object):
+        choice = rng.choice(pool[pool != pid], ctx.n_contacts, replace=False)
+        for c in choice:
+            if (pid, c) not in existing:
+                ego.append(pid)
+                other.append(c)
+    obs = targets.set_index("person_id")["observation_date"]
+    when = obs.reindex(ego).to_numpy(dtype="datetime64[ns]") - rng.integers(
+        1, ctx.window_days + 1, len(ego)
+    ).astype("timedelta64[D]")
+    new = conform(
+        pd.DataFrame(
+            {
+                "person_id": ego,
+                "contact_id": other,
+                "since_date": pd.Series(when, dtype="datetime64[ns]").dt.normalize(),
+            }
+        ),
+        CONTACTS,
+    )
+    contacts = pd.concat([data.contacts, new[list(data.contacts.columns)]], ignore_index=True)
+    return BehaviourData(data.profiles, data.outcomes, data.events, contacts)
+
+
+def all_of_the_above(
+    data: BehaviourData, targets: pd.DataFrame, rng: np.random.Generator, ctx: GamingContext
+) -> BehaviourData:
+    """Every cheap behaviour at once."""
+    for fn in (tiny_topups, purchase_burst, profile_edits, good_contacts):
+        data = fn(data, targets, rng, ctx)
+    return data
+
+
+Scenario = Callable[
+    [BehaviourData, pd.DataFrame, np.random.Generator, GamingContext], BehaviourData
+]
+
+# Declared once: name -> cheap behaviour. The report, the bound check and the tests
+# all iterate over this mapping.
+SCENARIOS: dict[str, Scenario] = {
+    "tiny_topups": tiny_topups,
+    "purchase_burst": purchase_burst,
+    "profile_edits": profile_edits,
+    "good_contacts": good_contacts,
+    "all_of_the_above": all_of_the_above,
+}
+
+
+# --------------------------------------------------------------------------- gains
+
+
+def choose_people(
+    scored: pd.DataFrame, sample_people: int, n_contacts: int, seed: int = 0
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Targets (a seeded sample of ``scored`` rows) and the good-contact pool.
+
+    ``scored`` holds test-cohort keys and their ``score``. The pool is the top 2% by
+    score (at least ``10 * n_contacts`` people): the contacts a gamer would try to get.
+    """
+    rng = np.random.default_rng(seed)
+    n = min(sample_people, len(scored))
+    targets = scored.iloc[np.sort(rng.choice(len(scored), n, replace=False))][KEYS]
+    k = min(len(scored), max(10 * n_contacts, int(np.ceil(0.02 * len(scored)))))
+    top = scored.sort_values(["score", "person_id"], ascending=[False, True]).head(k)
+    return targets.reset_index(drop=True), tuple(top["person_id"].astype(str))
+
+
+def _only(data: BehaviourData, targets: pd.DataFrame) -> BehaviourData:
+    """``data`` with its outcome rows reduced to ``targets`` (in that order)."""
+    outcomes = targets[KEYS].merge(data.outcomes, on=KEYS, how="left")
+    return BehaviourData(data.profiles, outcomes, data.events, data.contacts)
+
+
+def score_people(
+    model, data: BehaviourData, windows: Sequence[int] = DEFAULT_WINDOWS
+) -> pd.DataFrame:
+    """Features and score of every outcome row of ``data`` (keys, features, score)."""
+    feats = compute_features(data, windows)
+    scores = model.decide(feats, with_reasons=False)["score"].to_numpy()
+    return feats.assign(score=scores)
+
+
+def gaming_gains(
+    model,
+    data: BehaviourData,
+    targets: pd.DataFrame,
+    ctx: GamingContext,
+    seed: int = 0,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    scenarios: dict[str, Scenario] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Score gain of each target under each scenario.
+
+    ``data`` holds the targets' data (and the good contacts'; :func:`person_data` cuts
+    it); ``targets`` are (person_id, observation_date) rows. Returns one row per
+    (scenario, target): ``score_before``, ``score_after``, ``gain``. ``progress(name)``
+    is called after each scenario.
+    """
+    scenarios = SCENARIOS if scenarios is None else scenarios
+    targets = targets[KEYS].drop_duplicates().reset_index(drop=True)
+    base = _only(data, targets)
+    before = score_people(model, base, windows)["score"].to_numpy()
+    out = []
+    for i, (name, fn) in enumerate(scenarios.items()):
+        rng = np.random.default_rng([seed, i])
+        after = score_people(model, fn(base, targets, rng, ctx), windows)["score"].to_numpy()
+        out.append(
+            targets.assign(
+                scenario=name, score_before=before, score_after=after, gain=after - before
+            )
+        )
+        if progress is not None:
+            progress(name)
+    return pd.concat(out, ignore_index=True)
+
+
+def _describe(x: np.ndarray) -> dict[str, float]:
+    q = np.quantile(x, [0.5, 0.9, 0.99]) if len(x) else [np.nan] * 3
+    return {
+        "n": len(x),
+        "mean": float(np.mean(x)) if len(x) else np.nan,
+        "p50": float(q[0]),
+        "p90": float(q[1]),
+        "p99": float(q[2]),
+        "max": float(np.max(x)) if len(x) else np.nan,
+    }
+
+
+def gains_summary(gains: pd.DataFrame, max_gain: float, quantile: float) -> dict[str, dict]:
+    """Per scenario: n, mean, p50, p90, p99, max gain, share of people above the bound,
+    the bounded quantile and whether it holds."""
+    out = {}
+    for name, grp in gains.groupby("scenario", sort=False):
+        g = grp["gain"].to_numpy(dtype=float)
+        q = float(np.quantile(g, quantile))
+        out[str(name)] = {
+            **_describe(g),
+            "share_above_bound": float(np.mean(g > max_gain)),
+            "share_gaining": float(np.mean(g > 0)),
+            "bounded_quantile": quantile,
+            "bounded_gain": q,
+            "within_bound": bool(q <= max_gain),
+        }
+    return out
+
+
+def check_gains(summary: dict[str, dict], max_gain: float) -> None:
+    """Raise :class:`RobustnessError` naming every scenario whose bounded quantile pays."""
+    bad = [
+        f"{name} buys {s['bounded_gain']:+.0f} points at p{100 * s['bounded_quantile']:g} "
+        f"(max {s['max']:+.0f}, {100 * s['share_above_bound']:.1f}% of people above)"
+        for name, s in summary.items()
+        if not s["within_bound"]
+    ]
+    if bad:
+        raise RobustnessError(f"gaming pays more than {max_gain:g} points: " + "; ".join(bad))
+
+
+# --------------------------------------------------------------------------- stability
+
+
+def material_change(data: BehaviourData, targets: pd.DataFrame, lag_days: int) -> np.ndarray:
+    """Whether each target's events show a material change in [T - lag_days, T).
+
+    Material: a late repayment, a statement in arrears, a new credit account (its first
+    statement), a credit-limit change on an account, an address change, joining the
+    platform or starting a new job in that period. Profile facts (income, verification)
+    are a snapshot at T, the same at both dates, so they cannot change here.
+    :func:`score_changes` adds the changes only the features show (see
+    :func:`credit_change`).
+    """
+    t = targets[KEYS].reset_index(drop=True).assign(_row=lambda d: np.arange(len(d)))
+    ev = data.events.merge(t, on="person_id")
+    start = ev["observation_date"] - lag_days * DAY
+    before_t = ev["event_time"] < ev["observation_date"]
+    inside = before_t & (ev["event_time"] >= start)
+    etype = ev["event_type"]
+    dpd = ev["days_past_due"].fillna(0)
+    flag = inside & (
+        ((etype == EventType.REPAYMENT) & (dpd > 0))
+        | ((etype == EventType.STATEMENT) & (dpd > 0))
+        | (etype == EventType.ADDRESS_CHANGE)
+    )
+    st = ev[(etype == EventType.STATEMENT) & before_t].sort_values(["_row", "event_time"])
+    acct = st["account_id"].fillna("")
+    first = ~st.duplicated(["_row", "account_id"])
+    prev_limit = st.groupby([st["_row"], acct])["credit_limit"].shift()
+    limit_changed = prev_limit.notna() & (st["credit_limit"] != prev_limit)
+    st_inside = inside.loc[st.index]
+    changed = np.zeros(len(t), dtype=bool)
+    changed[ev.loc[flag, "_row"].to_numpy()] = True
+    changed[st.loc[st_inside & (first | limit_changed), "_row"].to_numpy()] = True
+    prof = t[["person_id"]].merge(
+        data.profiles.drop_duplicates("person_id"), on="person_id", how="left"
+    )
+    start = t["observation_date"] - lag_days * DAY
+    for col in ("registered_date", "employment_start_date"):
+        if col in prof.columns:
+            changed |= (prof[col] >= start).to_numpy(dtype=bool, na_value=False)
+    return changed
+
+
+def credit_change(now: pd.DataFrame, earlier: pd.DataFrame) -> np.ndarray:
+    """Whether the credit position moved materially between two feature rows per person.
+
+    Material: utilisation of the latest statements moved by more than
+    ``MATERIAL_UTILISATION_CHANGE`` (or became known / unknown), or the number of
+    current accounts or their total limit changed (an account opened, closed or re-limited).
+    """
+    u0, u1 = (f["utilisation_latest"].to_numpy(dtype=float) for f in (earlier, now))
+    moved = np.abs(u1 - u0) > MATERIAL_UTILISATION_CHANGE
+    moved |= np.isnan(u0) != np.isnan(u1)
+    for col in ("n_current_accounts", "credit_limit"):
+        a, b = (f[col].to_numpy(dtype=float) for f in (earlier, now))
+        moved |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    return moved
+
+
+def lagged(targets: pd.DataFrame, lag_days: int) -> pd.DataFrame:
+    """The same people at T - lag_days."""
+    return targets[KEYS].assign(observation_date=targets["observation_date"] - lag_days * DAY)
+
+
+def score_changes(
+    model,
+    data: BehaviourData,
+    targets: pd.DataFrame,
+    lag_days: int,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+) -> pd.DataFrame:
+    """Score at T and at T - lag_days of each target, the change and whether it is stable.
+
+    Both are computed by the same point-in-time features: at T - lag only events strictly
+    before T - lag count.
+    """
+    targets = targets[KEYS].drop_duplicates().reset_index(drop=True)
+    now = score_people(model, _only(data, targets), windows)
+    earlier_rows = lagged(targets, lag_days)
+    earlier_data = BehaviourData(data.profiles, earlier_rows, data.events, data.contacts)
+    earlier = score_people(model, earlier_data, windows)
+    material = material_change(data, targets, lag_days) | credit_change(now, earlier)
+    s_now, s_earlier = now["score"].to_numpy(), earlier["score"].to_numpy()
+    return targets.assign(
+        score=s_now, score_lagged=s_earlier, change=s_now - s_earlier, stable=~material
+    )
+
+
+def stability_summary(changes: pd.DataFrame) -> dict[str, dict]:
+    """Distribution of |score change| for the stable group and for everyone."""
+    out = {}
+    for name, grp in (("stable", changes[changes["stable"]]), ("everyone", changes)):
+        out[name] = {
+            **_describe(np.abs(grp["change"].to_numpy(dtype=float))),
+            "mean_signed_change": float(grp["change"].mean()) if len(grp) else np.nan,
+        }
+    out["stable"]["share_of_people"] = float(changes["stable"].mean()) if len(changes) else 0.0
+    return out
+
+
+def check_stability(summary: dict[str, dict], max_p90: float) -> None:
+    """Raise :class:`RobustnessError` when the stable group's p90 |change| is above ``max_p90``."""
+    p90 = summary["stable"]["p90"]
+    if not p90 <= max_p90:
+        raise RobustnessError(
+            f"unstable score: p90 |month-over-month change| of people whose behaviour did not "
+            f"change is {p90:.0f} points > {max_p90:g} (n={summary['stable']['n']})"
+        )
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def plot_gains(gains: pd.DataFrame, max_gain: float) -> Figure:
+    """Histogram of the score gain per scenario, with the bound."""
+    names = list(dict.fromkeys(gains["scenario"]))
+    fig = Figure(figsize=(3.2 * len(names), 3.4))
+    axes = np.atleast_1d(fig.subplots(1, len(names), sharey=True))
+    lo = min(-max_gain, float(gains["gain"].min())) - 2
+    hi = max(2 * max_gain, float(gains["gain"].max())) + 2
+    edges = np.arange(np.floor(lo), np.ceil(hi) + 2, 2) - 0.5
+    for ax, name in zip(axes, names, strict=True):
+        g = gains.loc[gains["scenario"] == name, "gain"]
+        ax.hist(g, bins=edges, color="#4c72b0")
+        ax.axvline(max_gain, color="#c44e52", ls="--", lw=1)
+        ax.set(title=name, xlabel="score gain (points)")
+    axes[0].set_ylabel("people")
+    fig.suptitle(f"Score bought by cheap activity (bound {max_gain:g} points, dashed)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_stability(changes: pd.DataFrame, lag_days: int, max_p90: float) -> Figure:
+    """Histogram of score(T) - score(T - lag) for the stable group and everyone."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    c = changes["change"].to_numpy(dtype=float)
+    span = max(10.0, float(np.quantile(np.abs(c), 0.995))) if len(c) else 10.0
+    edges = np.arange(-np.ceil(span), np.ceil(span) + 2, 2) - 0.5
+    ax.hist(c, bins=edges, alpha=0.5, density=True, label="everyone", color="#dd8452")
+    ax.hist(
+        c[changes["stable"].to_numpy(dtype=bool)],
+        bins=edges,
+        alpha=0.6,
+        density=True,
+        label="no material change",
+        color="#4c72b0",
+    )
+    for x in (-max_p90, max_p90):
+        ax.axvline(x, color="#c44e52", ls="--", lw=1)
+    ax.set(
+        xlabel=f"score(T) - score(T - {lag_days} days) (points)",
+        ylabel="density",
+        title=f"Month-over-month score change (p90 bound +-{max_p90:g}, dashed)",
+    )
+    ax.legend()
+    fig.tight_layout()
+    return fig

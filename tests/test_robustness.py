@@ -1,0 +1,210 @@
+"""Manipulation resistance and stability audit: scenarios touch only what they claim,
+gains are plain re-scoring, bounds fail loudly, and the month-earlier score is point in time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from credit_scoring import robustness as rb
+from credit_scoring.features import compute_features, person_data
+from credit_scoring.schemas import BehaviourData
+
+KEYS = ["person_id", "observation_date"]
+
+
+@pytest.fixture(scope="module")
+def cohort(small_world):
+    """Targets, bystanders and a good-contact pool from the newest cohort, and their data."""
+    data, _, _ = small_world
+    newest = data.outcomes[
+        data.outcomes["observation_date"] == data.outcomes["observation_date"].max()
+    ]
+    rows = newest[KEYS].reset_index(drop=True)
+    targets, others, pool = rows.iloc[:25], rows.iloc[25:50], rows.iloc[50:90]
+    ids = list(rows["person_id"].iloc[:90])
+    sliced = person_data(data, ids)
+    both = pd.concat([targets, others], ignore_index=True)
+    sliced = BehaviourData(
+        sliced.profiles,
+        both.merge(sliced.outcomes, on=KEYS, how="left"),
+        sliced.events,
+        sliced.contacts,
+    )
+    ctx = rb.GamingContext(30, tuple(pool["person_id"]), 5)
+    return sliced, targets.reset_index(drop=True), others.reset_index(drop=True), ctx
+
+
+@pytest.mark.parametrize("name", list(rb.SCENARIOS))
+def test_scenario_adds_only_events_before_the_date_for_targets_only(cohort, name):
+    """Every added event/contact belongs to a target and lies in [T - 30 days, T); profile
+    edits touch only targets; bystanders' features are identical before and after."""
+    data, targets, others, ctx = cohort
+    gamed = rb.SCENARIOS[name](data, targets, np.random.default_rng(0), ctx)
+    obs = targets.set_index("person_id")["observation_date"]
+
+    new_ev = gamed.events[~gamed.events["event_id"].isin(data.events["event_id"])]
+    new_ct = gamed.contacts.iloc[len(data.contacts) :]
+    assert len(new_ev) + len(new_ct) > 0, f"{name} added nothing"
+    assert new_ev["person_id"].isin(targets["person_id"]).all(), "events added to non-targets"
+    t = obs.reindex(new_ev["person_id"]).to_numpy()
+    when = new_ev["event_time"].to_numpy()
+    assert (when < t).all(), "an added event is not strictly before the observation date"
+    assert (when >= t - np.timedelta64(30, "D")).all(), "an added event is outside the window"
+    assert new_ct["person_id"].isin(targets["person_id"]).all(), "contacts added to non-targets"
+    assert (new_ct["since_date"].to_numpy() < obs.reindex(new_ct["person_id"]).to_numpy()).all()
+    pd.testing.assert_frame_equal(
+        gamed.contacts.iloc[: len(data.contacts)].reset_index(drop=True),
+        data.contacts.reset_index(drop=True),
+    )
+
+    a, b = gamed.profiles, data.profiles
+    same = (a == b).fillna(False) | (a.isna() & b.isna())
+    changed = ~same.all(axis=1)
+    assert gamed.profiles.loc[changed, "person_id"].isin(targets["person_id"]).all()
+    assert gamed.profiles[["verified_income", "identity_verified"]].equals(
+        data.profiles[["verified_income", "identity_verified"]]
+    ), "verified facts cannot be self-declared"
+
+    before = compute_features(data).iloc[len(targets) :].reset_index(drop=True)
+    after = compute_features(gamed).iloc[len(targets) :].reset_index(drop=True)
+    assert list(before["person_id"]) == list(others["person_id"])
+    pd.testing.assert_frame_equal(after, before)
+
+
+def test_gains_equal_rescoring_the_gamed_data_by_hand(cohort, small_model):
+    """gain = score of the gamed data minus score of the data as it is, same model."""
+    data, targets, _, ctx = cohort
+    base = BehaviourData(
+        data.profiles, targets.merge(data.outcomes, on=KEYS), data.events, data.contacts
+    )
+    gains = rb.gaming_gains(small_model, data, targets, ctx, seed=7)
+    assert set(gains["scenario"]) == set(rb.SCENARIOS)
+    assert len(gains) == len(rb.SCENARIOS) * len(targets)
+    before = small_model.decide(compute_features(base), with_reasons=False)["score"].to_numpy()
+    for i, (name, fn) in enumerate(rb.SCENARIOS.items()):
+        gamed = fn(base, targets, np.random.default_rng([7, i]), ctx)
+        after = small_model.decide(compute_features(gamed), with_reasons=False)["score"]
+        got = gains[gains["scenario"] == name]
+        np.testing.assert_array_equal(got["score_before"].to_numpy(), before)
+        np.testing.assert_array_equal(got["gain"].to_numpy(), after.to_numpy() - before)
+
+
+def _gains(values: dict[str, list[float]]) -> pd.DataFrame:
+    return pd.concat(
+        [pd.DataFrame({"scenario": k, "gain": v}) for k, v in values.items()], ignore_index=True
+    )
+
+
+def test_summary_reports_the_distribution_and_share_above_the_bound():
+    """Quantiles, max and the share above the bound, per scenario, from known gains."""
+    gains = _gains({"a": list(range(101)), "b": [0.0] * 100})
+    s = rb.gains_summary(gains, max_gain=10, quantile=0.9)
+    assert s["a"]["p50"] == 50 and s["a"]["p90"] == 90 and s["a"]["max"] == 100
+    assert s["a"]["share_above_bound"] == pytest.approx(90 / 101)
+    assert s["a"]["bounded_gain"] == 90 and s["a"]["within_bound"] is False
+    assert s["b"]["within_bound"] is True and s["b"]["mean"] == 0
+
+
+def test_bound_check_fails_loudly_naming_the_scenario_and_its_gain():
+    """A scenario whose bounded quantile pays more than the bound stops the audit."""
+    summary = rb.gains_summary(_gains({"cheap": [0, 1, 30], "fine": [0, 0, 0]}), 10, 0.99)
+    with pytest.raises(
+        rb.RobustnessError, match=r"cheap buys \+29 points at p99 \(max \+30"
+    ) as err:
+        rb.check_gains(summary, 10)
+    assert "fine" not in str(err.value) and "\n" not in str(err.value)
+    rb.check_gains(rb.gains_summary(_gains({"cheap": [0, 1, 30]}), 50, 0.99), 50)
+
+
+def test_real_scenarios_break_a_tiny_bound_on_the_small_model(cohort, small_model):
+    """With a bound of 0 points some scenario pays: the check is live on real scores."""
+    data, targets, _, ctx = cohort
+    gains = rb.gaming_gains(small_model, data, targets, ctx)
+    summary = rb.gains_summary(gains, max_gain=1e-9, quantile=1.0)
+    if all(s["max"] <= 0 for s in summary.values()):
+        pytest.skip("no scenario moved any score on this small model")
+    with pytest.raises(rb.RobustnessError, match="gaming pays more than"):
+        rb.check_gains(summary, 1e-9)
+
+
+def test_stability_report_fields_and_bound(cohort, small_model):
+    """Score at T and T - 30 per target, |change| distribution for stable people and
+    everyone; the p90 bound fails with a one-line message."""
+    data, targets, _, _ = cohort
+    changes = rb.score_changes(small_model, data, targets, lag_days=30)
+    assert list(changes.columns) == [*KEYS, "score", "score_lagged", "change", "stable"]
+    np.testing.assert_array_equal(changes["change"], changes["score"] - changes["score_lagged"])
+    s = rb.stability_summary(changes)
+    for group in ("stable", "everyone"):
+        assert {"n", "mean", "p50", "p90", "p99", "max", "mean_signed_change"} <= set(s[group])
+    assert s["everyone"]["n"] == len(targets) and 0 <= s["stable"]["share_of_people"] <= 1
+    rb.check_stability(s, 1e9)
+    if s["stable"]["n"] and s["stable"]["p90"] > 0:
+        with pytest.raises(rb.RobustnessError, match="unstable score: p90"):
+            rb.check_stability(s, 1e-9)
+
+
+def test_month_earlier_features_use_no_event_or_contact_from_that_date_on(cohort):
+    """Features at T - 30 are unchanged when every event and contact at or after T - 30
+    is removed: the lagged score is point in time."""
+    data, targets, _, _ = cohort
+    earlier = rb.lagged(targets, 30)
+    assert (
+        targets["observation_date"] - earlier["observation_date"] == pd.Timedelta(days=30)
+    ).all()
+    cut = earlier.set_index("person_id")["observation_date"]
+    ev_cut = cut.reindex(data.events["person_id"]).to_numpy()
+    keep_ev = ~(data.events["event_time"].to_numpy() >= ev_cut)  # NaT (not a target) kept
+    ct_cut = cut.reindex(data.contacts["person_id"]).to_numpy()
+    keep_ct = ~(data.contacts["since_date"].to_numpy() >= ct_cut)
+    full = compute_features(BehaviourData(data.profiles, earlier, data.events, data.contacts))
+    pruned = compute_features(
+        BehaviourData(data.profiles, earlier, data.events[keep_ev], data.contacts[keep_ct])
+    )
+    assert (~keep_ev).sum() > 0, "the test needs events in the last 30 days"
+    pd.testing.assert_frame_equal(full, pruned)
+
+
+def test_material_change_flags_a_late_repayment_in_the_window_only(cohort):
+    """A late repayment 10 days before T is a material change; one 40 days before is not."""
+    data, targets, _, _ = cohort
+    base = rb.material_change(data, targets, 30)
+    calm = targets[~base].head(2).reset_index(drop=True)
+    assert len(calm) == 2, "the test needs two people without a material change"
+    t = calm["observation_date"]
+    late = pd.DataFrame(
+        {
+            "event_id": ["late-in", "late-out"],
+            "person_id": calm["person_id"],
+            "event_time": [t[0] - pd.Timedelta(days=10), t[1] - pd.Timedelta(days=40)],
+            "event_type": "repayment",
+            "amount": 100.0,
+            "days_past_due": 5,
+        }
+    )
+    from credit_scoring.schemas import EVENTS, conform
+
+    events = pd.concat([data.events, conform(late, EVENTS)], ignore_index=True)
+    flagged = rb.material_change(
+        BehaviourData(data.profiles, data.outcomes, events, data.contacts), calm, 30
+    )
+    assert flagged.tolist() == [True, False]
+
+
+def test_the_trained_model_never_splits_on_unscored_features(small_model):
+    """Features flagged ``scored=False`` (cheap to game) stay model inputs, so the limit
+    policy can read declared income, but LightGBM gets split-gain weight 0 for them."""
+    from credit_scoring.features import FEATURES, split_gain_weights
+
+    unscored = [s.name for s in FEATURES if not s.scored]
+    assert "declared_income" in unscored and "n_profile_updates_365d" in unscored
+    names = small_model.feature_names
+    weights = dict(zip(names, split_gain_weights(names), strict=True))
+    assert all(weights[n] == 0.0 for n in unscored)
+    assert split_gain_weights(["not_a_registry_feature"]) == [1.0]
+    splits = small_model.booster.feature_importance("split")
+    used = {n for n, k in zip(small_model.feature_names, splits, strict=True) if k > 0}
+    assert used, "the small model should split on something"
+    assert not used & set(unscored), f"splits on unscored features: {used & set(unscored)}"
