@@ -286,7 +286,7 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
             with distributed.dask_client(p.dask) as client:
                 trained = distributed.train_lightgbm_dask(
                     client,
-                    Path(p.features.output_dir) / "features.parquet",
+                    f"{p.features.output_dir}/features.parquet",  # workers read it too
                     split,
                     names,
                     constraints,
