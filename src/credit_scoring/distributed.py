@@ -264,6 +264,12 @@ def _training_part(
     return feature_matrix(share, names), labels(share)
 
 
+def _on(client: Any, worker: str, fn: Callable[[Any], Any], part: Any) -> Any:
+    """``fn(part)`` on the worker that holds ``part``: no training share is ever copied to
+    another worker, so each LightGBM machine trains on exactly its own share."""
+    return client.submit(fn, part, workers=[worker], allow_other_workers=False, pure=False)
+
+
 def _dask_params(lgb_params: dict[str, Any], n_rounds: int) -> dict[str, Any]:
     """``lightgbm_params`` as ``DaskLGBMClassifier`` arguments (same values, sklearn names)."""
     out = {_SKLEARN_NAMES.get(k, k): v for k, v in lgb_params.items()}
@@ -284,17 +290,15 @@ def _fit_dask(
     import dask.array as da
     from lightgbm.dask import DaskLGBMClassifier
 
-    def on(worker: str, fn: Callable[[Any], Any], part: Any) -> Any:
-        # Pinned next to the part, so no share is copied to another worker (placement, and
-        # hence LightGBM's machine ranks and the model, stay the same run after run).
-        return client.submit(fn, part, workers=[worker], allow_other_workers=False, pure=False)
-
     shapes = client.gather(
-        [on(w, lambda p: len(p[1]), f) for w, f in zip(workers, parts, strict=True)]
+        [_on(client, w, lambda p: len(p[1]), f) for w, f in zip(workers, parts, strict=True)]
     )
     xs, ys = [], []
     for worker, future, n in zip(workers, parts, shapes, strict=True):
-        x, y = on(worker, lambda p: p[0], future), on(worker, lambda p: p[1], future)
+        x, y = (
+            _on(client, worker, lambda p: p[0], future),
+            _on(client, worker, lambda p: p[1], future),
+        )
         xs.append(da.from_delayed(x, shape=(n, len(names)), dtype=np.float64))
         ys.append(da.from_delayed(y, shape=(n,), dtype=np.float64))
     X = da.concatenate(xs)
@@ -385,9 +389,10 @@ def train_lightgbm_dask(
     """:func:`credit_scoring.train.train_lightgbm` on a Dask cluster, same inputs and output.
 
     Workers read the training cohorts (``split.cohorts["train"]``) from ``features_path``
-    themselves, one strided share each, placed on the workers in sorted order so that the
-    same cluster size, data and seed give the same model. The monotone check and the
-    fallback to the strict "basic" method are the local ones. The returned booster holds
+    themselves, one strided share each (share i on the i-th worker in sorted order). The
+    trees are the same for the same data, seed and LightGBM rank order; ``lightgbm.dask``
+    takes the rank order from a Python set, so reruns can differ slightly. The monotone
+    check and the fallback to the strict "basic" method are the local ones. The returned booster holds
     the trees up to the best iteration (see the module docstring for how it is chosen).
     """
     names = list(feature_names)
@@ -418,7 +423,8 @@ def train_lightgbm_dask(
         )
         for i, w in enumerate(workers)
     ]
-    sizes = client.gather([client.submit(lambda p: (len(p[1]), p[1].sum()), f) for f in parts])
+    shares = zip(workers, parts, strict=True)
+    sizes = client.gather([_on(client, w, lambda p: (len(p[1]), p[1].sum()), f) for w, f in shares])
     if sum(n for n, _ in sizes) != len(y_train) or sum(s for _, s in sizes) != y_train.sum():
         raise RuntimeError(
             f"workers read {sum(n for n, _ in sizes)} training rows from {path}, the split "
