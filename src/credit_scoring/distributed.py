@@ -392,8 +392,8 @@ def train_lightgbm_dask(
     themselves, one strided share each (share i on the i-th worker in sorted order). The
     trees are the same for the same data, seed and LightGBM rank order; ``lightgbm.dask``
     takes the rank order from a Python set, so reruns can differ slightly. The monotone
-    check and the fallback to the strict "basic" method are the local ones. The returned booster holds
-    the trees up to the best iteration (see the module docstring for how it is chosen).
+    check and the fallback to the strict "basic" method are the local ones. The returned
+    booster holds the trees up to the best iteration (chosen as the module docstring says).
     """
     names = list(feature_names)
     if not names:
