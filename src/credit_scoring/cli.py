@@ -272,6 +272,8 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
             split = out_of_time_split(table, p.split)
         except ValueError as err:
             raise StageError(str(err)) from None
+        if p.engine == "dask" and p.train.tune.enabled:
+            raise StageError("train.tune.enabled is not supported with engine: dask")
         train_params, trials = p.train, []
         if p.train.tune.enabled:
             best, trials = tune_lightgbm(
@@ -279,8 +281,6 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
             )
             train_params = p.train.model_copy(update={"lightgbm": best})
         if p.engine == "dask":
-            if p.train.tune.enabled:
-                raise StageError("train.tune.enabled is not supported with engine: dask")
             from credit_scoring import distributed
 
             with distributed.dask_client(p.dask) as client:
