@@ -180,6 +180,9 @@ def features(params: ParamsOption = Path("params.yaml")) -> None:
     from credit_scoring.io import read_validated, write_parquet
 
     p = _load(params)
+    if p.engine == "dask":
+        _features_on_dask(p)
+        return
     out = Path(p.features.output_dir)
     with _stage("features"), _progress() as bar:
         data = read_validated(Path(p.data.validated_dir))
@@ -200,6 +203,37 @@ def features(params: ParamsOption = Path("params.yaml")) -> None:
             {
                 "rows": len(table),
                 "features": len(feat_mod.feature_names(p.features.windows)),
+                "observation dates": table["observation_date"].nunique(),
+            },
+        )
+    )
+
+
+def _features_on_dask(p: Params) -> None:
+    """The features stage on Dask (``engine: dask``): same outputs as the local engine."""
+    from credit_scoring import distributed
+    from credit_scoring.features import feature_names
+    from credit_scoring.io import write_parquet
+
+    out = Path(p.features.output_dir)
+    with _stage("features (dask)"), _progress() as bar:
+        with distributed.dask_client(p.dask) as client:
+            task = bar.add_task("computing features on Dask (partitions)", total=None)
+            table, protected = distributed.compute_features_dask(
+                client,
+                p.data.validated_dir,
+                p.features.windows,
+                p.dask.people_per_partition,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        write_parquet(table, out / "features.parquet")
+        write_parquet(protected, out / "protected.parquet")
+    console.print(
+        _summary_table(
+            "features (dask)",
+            {
+                "rows": len(table),
+                "features": len(feature_names(p.features.windows)),
                 "observation dates": table["observation_date"].nunique(),
             },
         )
@@ -243,15 +277,31 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
             split = out_of_time_split(table, p.split)
         except ValueError as err:
             raise StageError(str(err)) from None
+        if p.engine == "dask" and p.train.tune.enabled:
+            raise StageError("train.tune.enabled is not supported with engine: dask")
         train_params, trials = p.train, []
         if p.train.tune.enabled:
             best, trials = tune_lightgbm(
                 split.train, split.validation, names, constraints, p.train, p.base.seed
             )
             train_params = p.train.model_copy(update={"lightgbm": best})
-        trained = train_lightgbm(
-            split.train, split.validation, names, constraints, train_params, p.base.seed
-        )
+        if p.engine == "dask":
+            from credit_scoring import distributed
+
+            with distributed.dask_client(p.dask) as client:
+                trained = distributed.train_lightgbm_dask(
+                    client,
+                    f"{p.features.output_dir}/features.parquet",  # workers read it too
+                    split,
+                    names,
+                    constraints,
+                    train_params,
+                    p.base.seed,
+                )
+        else:
+            trained = train_lightgbm(
+                split.train, split.validation, names, constraints, train_params, p.base.seed
+            )
         x_cal, y_cal = feature_matrix(split.calibration, names), labels(split.calibration)
         calibrator, cal_report = choose_calibrator(
             predict_margin(trained.booster, x_cal),
@@ -305,6 +355,7 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
                 "evals_result": trained.evals_result,
                 "calibration": cal_report,
                 "tuning_trials": trials,
+                "engine": p.engine,
                 "slices": {
                     k: len(getattr(split, k))
                     for k in ("train", "validation", "calibration", "test")

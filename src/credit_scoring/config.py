@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
@@ -412,8 +412,53 @@ class AdviceParams(_Section):
     )
 
 
+class DaskParams(_Section):
+    """The Dask engine (``engine: dask``): where the cluster is and how work is cut."""
+
+    scheduler_address: str = Field(
+        "",
+        description="Scheduler of a running cluster, e.g. tcp://host:8786; empty starts a "
+        "LocalCluster (worker processes on this machine) for the run and stops it after.",
+    )
+    n_workers: int = Field(2, ge=1, le=512, description="LocalCluster worker processes.")
+    threads_per_worker: int = Field(
+        1, ge=1, le=256, description="LocalCluster threads per worker (also LightGBM's threads)."
+    )
+    memory_limit: str = Field(
+        "4GiB",
+        min_length=1,
+        description="LocalCluster memory per worker (Dask spills, then pauses, near it); "
+        "'auto' shares the machine's memory among the workers.",
+    )
+    people_per_partition: int = Field(
+        25_000, ge=100, description="People whose features one task computes."
+    )
+    connect_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="How long to wait for the scheduler before failing."
+    )
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, v: str) -> str:
+        if v.strip().lower() == "auto":
+            return "auto"
+        from dask.utils import parse_bytes
+
+        try:
+            parse_bytes(v)
+        except (ValueError, TypeError):
+            raise ValueError("must be a size such as 4GiB, or auto") from None
+        return v
+
+
 class Params(_Section):
     """The whole of params.yaml."""
+
+    engine: Literal["local", "dask"] = Field(
+        "local",
+        description="Where the features and train stages run: 'local' (pandas in this "
+        "process) or 'dask' (a Dask cluster, see the dask section). Same results either way.",
+    )
 
     base: BaseParams = Field(default_factory=BaseParams)
     simulate: SimulateParams = Field(default_factory=SimulateParams)
@@ -431,6 +476,8 @@ class Params(_Section):
     mlflow: MlflowParams = Field(default_factory=MlflowParams)
     serve: ServeParams = Field(default_factory=ServeParams)
     advice: AdviceParams = Field(default_factory=AdviceParams)
+
+    dask: DaskParams = Field(default_factory=DaskParams)
 
 
 def _format_error(err: ValidationError, source: str) -> str:

@@ -1,0 +1,483 @@
+"""The Dask engine (``engine: dask``): the same features and training, on a cluster.
+
+Nothing here re-implements a feature or a model setting; it only cuts the work and moves it:
+
+- **Features.** People are cut into partitions of ``dask.people_per_partition`` (contiguous
+  ranges of sorted ``person_id``). Each task reads its people's rows from the validated
+  Parquet files itself (range filters, so row groups of a person-sorted file are skipped),
+  adds the network slice of their contacts (their profiles and seriously late repayments,
+  :func:`credit_scoring.features.network_event_mask`), cuts it with
+  :func:`credit_scoring.features.person_data` and calls
+  :func:`credit_scoring.features.compute_features`, the very function the local engine and
+  the service use. The result equals the local table row for row.
+- **Training.** ``lightgbm.dask.DaskLGBMClassifier`` (data-parallel LightGBM, one LightGBM
+  machine per Dask worker) with the parameters of :func:`credit_scoring.train.lightgbm_params`
+  and the monotone constraints. Each worker reads its share of the training cohorts from the
+  feature Parquet itself. ``lightgbm.dask`` has no early stopping (and each worker's
+  ``evals_result_`` covers only its own rows, LightGBM issue #6963), so all
+  ``num_boost_round`` rounds are trained, the learning curves are computed here from the
+  whole train and validation slices, the best iteration is picked by the early-stopping rule
+  (first round after which the validation log loss did not improve for
+  ``early_stopping_rounds`` rounds) and the model is cut to it: the choice early stopping
+  would make on the same curve, at the price of the extra rounds.
+
+Paths are resolved to absolute paths (or kept as URIs such as ``s3://...``) on the client;
+with a real cluster every worker must see them at the same place (shared filesystem or object
+store) and have this package installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from credit_scoring import schemas
+from credit_scoring.config import ConfigError, DaskParams, TrainParams
+from credit_scoring.features import (
+    DEFAULT_WINDOWS,
+    compute_features,
+    network_event_mask,
+    person_data,
+    protected_attributes,
+)
+from credit_scoring.split import Split
+from credit_scoring.train import (
+    LABEL_COLUMN,
+    TrainedModel,
+    _check_constraints,
+    feature_matrix,
+    labels,
+    lightgbm_params,
+    monotone_violations,
+)
+
+logger = logging.getLogger(__name__)
+
+#: LightGBM ``lightgbm_params`` names -> ``LGBMClassifier`` argument names, so that the
+#: scikit-learn defaults of the estimator do not sit beside our values as aliases.
+_SKLEARN_NAMES: dict[str, str] = {
+    "min_data_in_leaf": "min_child_samples",
+    "feature_fraction": "colsample_bytree",
+    "bagging_fraction": "subsample",
+    "bagging_freq": "subsample_freq",
+    "lambda_l2": "reg_lambda",
+    "seed": "random_state",
+}
+
+
+class ClusterError(ConfigError):
+    """The configured Dask scheduler cannot be reached (a one-line, fixable error)."""
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+@contextlib.contextmanager
+def dask_client(params: DaskParams) -> Iterator[Any]:
+    """A ``distributed.Client`` for one run; closed (and a LocalCluster stopped) at the end.
+
+    With ``params.scheduler_address`` it connects to that running cluster and fails within
+    ``connect_timeout_s`` with :class:`ClusterError` when nobody answers. Without it, a
+    LocalCluster of ``n_workers`` worker processes is started for the run.
+    """
+    from distributed import Client, LocalCluster
+
+    address = params.scheduler_address.strip()
+    timeout = f"{params.connect_timeout_s}s"
+    if address:
+        try:
+            client = Client(address, timeout=timeout)
+        except (OSError, TimeoutError, ValueError, TypeError) as err:
+            reason = (str(err).splitlines() or [type(err).__name__])[0]
+            raise ClusterError(
+                f"dask.scheduler_address: cannot connect to the Dask scheduler at {address!r} "
+                f"within {params.connect_timeout_s:g} s ({reason})"
+            ) from None
+        with contextlib.closing(client):
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=params.n_workers,
+            threads_per_worker=params.threads_per_worker,
+            processes=True,
+            memory_limit=params.memory_limit,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster, timeout=timeout) as client,
+    ):
+        client.wait_for_workers(params.n_workers, timeout=params.connect_timeout_s * 6)
+        yield client
+
+
+def _location(path: str | Path) -> str:
+    """A path every worker can open: URIs as given, local paths made absolute."""
+    text = str(path)
+    return text if "://" in text else str(Path(text).resolve())
+
+
+def _workers(client: Any) -> list[str]:
+    """Worker addresses in a fixed (sorted) order, so data placement is reproducible."""
+    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    if not workers:
+        raise ClusterError("the Dask cluster has no workers")
+    return workers
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _read(folder: str, table: str, flt: pc.Expression | None = None) -> pd.DataFrame:
+    """Rows of a validated table matching ``flt``, in file order, with canonical dtypes."""
+    path = f"{folder}/{table}.parquet"
+    arrow = ds.dataset(path, format="parquet").to_table(filter=flt)
+    return schemas.conform(arrow.to_pandas(), schemas.TABLES[table]).reset_index(drop=True)
+
+
+def _plan(folder: str, people_per_partition: int) -> tuple[list[tuple[str, str]], int]:
+    """(first, last) person_id of each partition, and the events file's row groups."""
+    ids = ds.dataset(f"{folder}/outcomes.parquet", format="parquet").to_table(
+        columns=["person_id"]
+    )["person_id"]
+    people = pc.unique(ids.drop_null())
+    people = people.take(pc.sort_indices(people)).to_pylist()
+    bounds = [
+        (people[i], people[min(i + people_per_partition, len(people)) - 1])
+        for i in range(0, len(people), people_per_partition)
+    ]
+    events = ds.dataset(f"{folder}/events.parquet", format="parquet")
+    n_groups = sum(f.metadata.num_row_groups for f in events.get_fragments())
+    return bounds, n_groups
+
+
+def _row_groups(folder: str) -> list[ds.ParquetFileFragment]:
+    events = ds.dataset(f"{folder}/events.parquet", format="parquet")
+    return [rg for f in events.get_fragments() for rg in f.split_by_row_group()]
+
+
+def _network_events(folder: str, group: int) -> pd.DataFrame:
+    """The events of one row group that reach other people's features (network features)."""
+    table = _row_groups(folder)[group].to_table()
+    events = schemas.conform(table.to_pandas(), schemas.TABLES["events"])
+    return events[network_event_mask(events)].reset_index(drop=True)
+
+
+def _partition_features(
+    folder: str,
+    first: str,
+    last: str,
+    network: list[pd.DataFrame],
+    windows: tuple[int, ...],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Features (with the label) and protected attributes of the people in [first, last]."""
+    field = pc.field("person_id")
+    in_range = (field >= pa.scalar(first)) & (field <= pa.scalar(last))
+    outcomes = _read(folder, "outcomes", in_range)
+    events = _read(folder, "events", in_range)
+    contacts = _read(folder, "contacts", in_range)
+    people = pd.Index(outcomes["person_id"].dropna().unique())
+    linked = people.union(pd.Index(contacts["contact_id"].dropna().unique()))
+    profiles = _read(folder, "profiles", field.isin(pa.array(linked.astype(str).tolist())))
+    others = pd.concat(network, ignore_index=True) if network else events.iloc[:0]
+    who = others["person_id"]
+    outside = ~((who >= first) & (who <= last)).to_numpy(dtype=bool, na_value=False)
+    events = pd.concat([events, others[outside]], ignore_index=True)
+    data = person_data(schemas.BehaviourData(profiles, outcomes, events, contacts), people)
+    table = compute_features(data, windows)
+    label = data.outcomes[["person_id", "observation_date", LABEL_COLUMN]]
+    table = table.merge(label, on=["person_id", "observation_date"], how="left")
+    return table, protected_attributes(data)
+
+
+def compute_features_dask(
+    client: Any,
+    validated_dir: str | Path,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    people_per_partition: int = 25_000,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The feature table (with ``default_12m``) and protected attributes, computed on Dask.
+
+    Equal to the local engine's output (``compute_features_chunked`` + the label merge and
+    ``protected_attributes``) row for row; rows come ordered by ``person_id`` range, within
+    a range in the outcomes file's order. ``progress(done, total)`` counts partitions.
+    """
+    from distributed import as_completed
+
+    folder = _location(validated_dir)
+    windows = tuple(sorted(int(w) for w in windows))
+    bounds, n_groups = client.submit(_plan, folder, people_per_partition, pure=False).result()
+    network = [client.submit(_network_events, folder, g, pure=False) for g in range(n_groups)]
+    parts = [
+        client.submit(_partition_features, folder, a, b, network, windows, pure=False)
+        for a, b in bounds
+    ]
+    for done, _ in enumerate(as_completed(parts, loop=client.loop), start=1):
+        if progress is not None:
+            progress(done, len(parts))
+    results = client.gather(parts)
+    del network, parts
+    if not results:
+        raise ValueError(f"{validated_dir}: outcomes has no people to compute features for")
+    table = pd.concat([r[0] for r in results], ignore_index=True)
+    protected = pd.concat([r[1] for r in results], ignore_index=True)
+    return table, protected
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _training_part(
+    features_path: str, names: list[str], dates: list[str], index: int, n_parts: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``n_parts``-th labelled training row, from ``index``: this worker's share.
+
+    Rows are ordered like :func:`credit_scoring.split.out_of_time_split` (date, person),
+    so together the parts are exactly the training slice.
+    """
+    stamps = pa.array(pd.to_datetime(dates).to_numpy())
+    dataset = ds.dataset(features_path, format="parquet")
+    date_type = dataset.schema.field("observation_date").type
+    flt = (
+        pc.field("observation_date").isin(stamps.cast(date_type))
+        & pc.field(LABEL_COLUMN).is_valid()
+    )
+    table = dataset.to_table(
+        columns=["person_id", "observation_date", LABEL_COLUMN, *names], filter=flt
+    ).to_pandas()
+    table = table.sort_values(["observation_date", "person_id"], kind="stable")
+    share = table.iloc[index::n_parts]
+    return feature_matrix(share, names), labels(share)
+
+
+def _on(client: Any, worker: str, fn: Callable[[Any], Any], part: Any) -> Any:
+    """``fn(part)`` on the worker that holds ``part``: no training share is ever copied to
+    another worker, so each LightGBM machine trains on exactly its own share."""
+    return client.submit(fn, part, workers=[worker], allow_other_workers=False, pure=False)
+
+
+def _dask_params(lgb_params: dict[str, Any], n_rounds: int) -> dict[str, Any]:
+    """``lightgbm_params`` as ``DaskLGBMClassifier`` arguments (same values, sklearn names)."""
+    out = {_SKLEARN_NAMES.get(k, k): v for k, v in lgb_params.items()}
+    out.pop("num_threads", None)  # lightgbm.dask sets it to each worker's thread count
+    out["n_estimators"] = n_rounds
+    return out
+
+
+def _fit_dask(
+    client: Any,
+    workers: list[str],
+    parts: list[Any],
+    lgb_params: dict[str, Any],
+    names: list[str],
+    n_rounds: int,
+) -> lgb.Booster:
+    """One ``DaskLGBMClassifier`` fit on the training shares ``parts`` (part i on worker i)."""
+    import dask.array as da
+    from lightgbm.dask import DaskLGBMClassifier
+
+    shapes = client.gather(
+        [_on(client, w, lambda p: len(p[1]), f) for w, f in zip(workers, parts, strict=True)]
+    )
+    xs, ys = [], []
+    for worker, future, n in zip(workers, parts, shapes, strict=True):
+        x, y = (
+            _on(client, worker, lambda p: p[0], future),
+            _on(client, worker, lambda p: p[1], future),
+        )
+        xs.append(da.from_delayed(x, shape=(n, len(names)), dtype=np.float64))
+        ys.append(da.from_delayed(y, shape=(n,), dtype=np.float64))
+    X = da.concatenate(xs)
+    y = da.concatenate(ys)
+    model = DaskLGBMClassifier(client=client, **_dask_params(lgb_params, n_rounds))
+    with warnings.catch_warnings():
+        # n_jobs is the estimator's own default; lightgbm.dask sets the threads per worker.
+        warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored", UserWarning)
+        model.fit(X, y, feature_name=names)
+    return model.booster_
+
+
+#: Run-specific network settings LightGBM writes into the model text; dropped so that the
+#: saved model is the same file run after run.
+_NETWORK_LINES: tuple[str, ...] = ("[machines:", "[local_listen_port:", "[time_out:")
+
+
+def _portable(booster: lgb.Booster, num_iteration: int) -> lgb.Booster:
+    """The first ``num_iteration`` trees as a plain booster, without the run's network ports."""
+    text = booster.model_to_string(num_iteration=num_iteration)
+    kept = [line for line in text.split("\n") if not line.startswith(_NETWORK_LINES)]
+    return lgb.Booster(model_str="\n".join(kept))
+
+
+def _log_loss(y: np.ndarray, margin: np.ndarray) -> float:
+    """LightGBM's binary_logloss from raw scores, computed stably."""
+    return float(np.mean(np.logaddexp(0.0, margin) - y * margin))
+
+
+def early_stopping_iteration(curve: Sequence[float], patience: int) -> int:
+    """The best iteration (1-based) ``lgb.early_stopping`` would return on this loss curve.
+
+    The best round is the lowest loss seen so far; the scan stops at the first round
+    ``patience`` rounds after it without a strict improvement (lower is better).
+    """
+    if len(curve) == 0:
+        raise ValueError("the learning curve is empty")
+    best, best_i = math.inf, 0
+    for i, value in enumerate(curve):
+        if value < best:
+            best, best_i = value, i
+        elif i - best_i >= patience:
+            break
+    return best_i + 1
+
+
+def learning_curves(
+    booster: lgb.Booster,
+    slices: dict[str, tuple[np.ndarray, np.ndarray]],
+    patience: int,
+) -> tuple[dict[str, dict[str, list[float]]], int]:
+    """Log loss and AUC per round on whole slices, and the early-stopping best iteration.
+
+    Curves stop where early stopping on ``slices["validation"]``'s log loss would have
+    stopped (best iteration + ``patience``, or the last round), like the local engine's.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    n_trees = booster.current_iteration()
+    margins = {k: np.zeros(len(y)) for k, (_, y) in slices.items()}
+    losses: dict[str, list[float]] = {k: [] for k in slices}
+    aucs: dict[str, list[float]] = {k: [] for k in slices}
+    best_loss, best = math.inf, 0  # the same scan as early_stopping_iteration, round by round
+    for i in range(n_trees):
+        for k, (X, y) in slices.items():
+            margins[k] += booster.predict(X, raw_score=True, start_iteration=i, num_iteration=1)
+            losses[k].append(_log_loss(y, margins[k]))
+            aucs[k].append(float(roc_auc_score(y, margins[k])))
+        if losses["validation"][-1] < best_loss:
+            best_loss, best = losses["validation"][-1], i + 1
+        elif i + 1 - best >= patience:
+            break
+    stop = len(losses["validation"])
+    best = early_stopping_iteration(losses["validation"], patience)
+    curves = {k: {"binary_logloss": losses[k][:stop], "auc": aucs[k][:stop]} for k in slices}
+    return curves, best
+
+
+def train_lightgbm_dask(
+    client: Any,
+    features_path: str | Path,
+    split: Split,
+    feature_names: Sequence[str],
+    constraints: Sequence[int] | None,
+    params: TrainParams,
+    seed: int,
+) -> TrainedModel:
+    """:func:`credit_scoring.train.train_lightgbm` on a Dask cluster, same inputs and output.
+
+    Workers read the training cohorts (``split.cohorts["train"]``) from ``features_path``
+    themselves, one strided share each (share i on the i-th worker in sorted order). The
+    trees are the same for the same data, seed and LightGBM rank order; ``lightgbm.dask``
+    takes the rank order from a Python set, so reruns can differ slightly. The monotone
+    check and the fallback to the strict "basic" method are the local ones. The returned
+    booster holds the trees up to the best iteration (chosen as the module docstring says).
+    """
+    names = list(feature_names)
+    if not names:
+        raise ValueError("feature_names is empty; the model needs at least one feature")
+    constraints = _check_constraints(constraints, len(names))
+    if not params.use_monotone_constraints:
+        constraints = None
+    y_train, y_valid = labels(split.train), labels(split.validation)
+    for name, y in (("train", y_train), ("validation", y_valid)):
+        if not 0 < y.sum() < y.size:
+            raise ValueError(f"the {name} slice needs both defaulters and non-defaulters")
+
+    workers = _workers(client)
+    path = _location(features_path)
+    dates = [str(d) for d in split.cohorts["train"]]
+    parts = [
+        client.submit(
+            _training_part,
+            path,
+            names,
+            dates,
+            i,
+            len(workers),
+            workers=[w],
+            allow_other_workers=False,
+            pure=False,
+        )
+        for i, w in enumerate(workers)
+    ]
+    shares = zip(workers, parts, strict=True)
+    sizes = client.gather([_on(client, w, lambda p: (len(p[1]), p[1].sum()), f) for w, f in shares])
+    if sum(n for n, _ in sizes) != len(y_train) or sum(s for _, s in sizes) != y_train.sum():
+        raise RuntimeError(
+            f"workers read {sum(n for n, _ in sizes)} training rows from {path}, the split "
+            f"has {len(y_train)}: is the feature file the same on the workers?"
+        )
+    start = time.perf_counter()
+    threads = min(client.nthreads().values())
+    lgb_params = lightgbm_params(params.lightgbm, seed, constraints, threads)
+    n_rounds = params.lightgbm.num_boost_round
+    booster = _fit_dask(client, workers, parts, lgb_params, names, n_rounds)
+    if constraints is not None and any(constraints):
+        violations = monotone_violations(booster, constraints)
+        if violations and lgb_params["monotone_constraints_method"] != "basic":
+            logger.warning(
+                "monotone_constraints_method=%s left %d non-monotone leaf pairs; "
+                "retraining with the strict 'basic' method",
+                lgb_params["monotone_constraints_method"],
+                len(violations),
+            )
+            lgb_params = {**lgb_params, "monotone_constraints_method": "basic"}
+            booster = _fit_dask(client, workers, parts, lgb_params, names, n_rounds)
+            violations = monotone_violations(booster, constraints)
+        if violations:
+            raise RuntimeError(
+                f"trained model violates its monotone constraints in {len(violations)} leaf "
+                f"pairs, first: {violations[0]}"
+            )
+    del parts
+    slices = {
+        "train": (feature_matrix(split.train, names), y_train),
+        "validation": (feature_matrix(split.validation, names), y_valid),
+    }
+    curves, best = learning_curves(booster, slices, params.lightgbm.early_stopping_rounds)
+    booster = _portable(booster, best)
+    seconds = time.perf_counter() - start
+    logger.info(
+        "LightGBM on Dask (%d workers): best iteration %d of %d rounds, %.1f s",
+        len(workers),
+        best,
+        n_rounds,
+        seconds,
+    )
+    used = {
+        **lgb_params,
+        "tree_learner": "data",
+        "num_machines": len(workers),
+        "num_boost_round": n_rounds,
+    }
+    return TrainedModel(
+        booster=booster,
+        feature_names=names,
+        best_iteration=best,
+        evals_result=curves,
+        params=used,
+        train_seconds=seconds,
+    )
