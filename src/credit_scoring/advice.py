@@ -263,17 +263,6 @@ def _verify_identity(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarr
     return {"identity_verified": np.ones(len(X))}
 
 
-def _complete_profile(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Every profile field filled in, which is one more profile update."""
-    done = _v(X, "profile_completeness")
-    todo = ~(done >= 1)
-    updates = _v(X, "n_profile_updates_365d")
-    return {
-        "profile_completeness": np.where(todo, 1.0, done),
-        "n_profile_updates_365d": np.where(todo, updates + 1, updates),
-    }
-
-
 ADDRESS_DAYS = 180
 
 
@@ -290,28 +279,19 @@ ORDER_DAYS = 90
 
 
 def _confirm_receipts(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """The receipt of every order confirmed for 90 days, at the current pace of orders."""
+    """The receipt of every order confirmed for 90 days, at the current pace of spending.
+
+    The rate is a share of spending (so a burst of tiny confirmed orders cannot move it),
+    hence the blend weighs kept and new spending, not order counts.
+    """
     h = ORDER_DAYS
     return {
         "receipt_confirm_rate_365d": _blend(
             _v(X, "receipt_confirm_rate_365d"),
-            _kept_share(X, "n_purchases", windows, h),
-            _v(X, "n_purchases_90d") * h / 90,
+            _kept_share(X, "spend", windows, h),
+            _v(X, "spend_90d") * h / 90,
         )
     }
-
-
-def _less_risky_spending(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """No gaming or luxury purchases for 90 days; the same spending goes elsewhere."""
-    h = ORDER_DAYS
-    share = _v(X, "gaming_luxury_share_365d")
-    kept = _kept_share(X, "spend", windows, h)
-    new = _v(X, "spend_90d") * h / 90
-    den = kept + new
-    out = share.copy()
-    ok = ~np.isnan(share) & (den > 0)
-    out[ok] = share[ok] * kept[ok] / den[ok]
-    return {"gaming_luxury_share_365d": out}
 
 
 ACTIONS: tuple[Action, ...] = (
@@ -373,14 +353,6 @@ ACTIONS: tuple[Action, ...] = (
         creates=("identity_verified",),
     ),
     Action(
-        "complete_profile",
-        "Fill in every field of your profile",
-        1,
-        ("profile_completeness", "n_profile_updates_365d"),
-        _complete_profile,
-        creates=("profile_completeness",),
-    ),
-    Action(
         "keep_address",
         f"Keep your current address for the next {ADDRESS_DAYS} days",
         ADDRESS_DAYS,
@@ -393,13 +365,6 @@ ACTIONS: tuple[Action, ...] = (
         ORDER_DAYS,
         ("receipt_confirm_rate_365d",),
         _confirm_receipts,
-    ),
-    Action(
-        "less_risky_spending",
-        f"Make no gaming or luxury purchases for the next {ORDER_DAYS} days",
-        ORDER_DAYS,
-        ("gaming_luxury_share_365d",),
-        _less_risky_spending,
     ),
 )
 ACTION_BY_ID: dict[str, Action] = {a.id: a for a in ACTIONS}
@@ -416,6 +381,8 @@ def check_actions(actions: Sequence[Action], windows: Iterable[int] = DEFAULT_WI
                 raise ValueError(f"action {a.id!r} changes {name!r}, which advice never changes")
             if not feature_spec(name).actionable:
                 raise ValueError(f"action {a.id!r} changes {name!r}, which is not actionable")
+        if not any(feature_spec(name).scored for name in a.features(windows)):
+            raise ValueError(f"action {a.id!r} changes only unscored features: it cannot pay")
         if not set(a.creates) <= set(a.changes):
             raise ValueError(f"action {a.id!r}: creates must be among its changes")
 
