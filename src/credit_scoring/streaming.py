@@ -167,7 +167,7 @@ def _chunk_batches(
 def iter_feature_chunks(
     folder: str | Path,
     windows: Sequence[int] = features.DEFAULT_WINDOWS,
-    chunk_people: int = 250_000,
+    chunk_people: int = 100_000,
     batch_rows: int = EVENTS_BATCH_ROWS,
 ) -> Iterator[pd.DataFrame]:
     """Feature rows (with the ``default_12m`` label) of a person-ordered validated folder,
@@ -200,26 +200,34 @@ def _compute_chunks(
     batch_rows: int,
 ) -> Iterator[pd.DataFrame]:
     schema = f.events.schema_arrow
+    no_events = schemas.empty_table(schemas.EVENTS)
     for chunk, batches in _chunk_batches(f, chunk_people, batch_rows):
         lo, hi = chunk * chunk_people, (chunk + 1) * chunk_people
         if not ((out_codes >= lo) & (out_codes < hi)).any():
+            batches.clear()
             continue  # nobody in this chunk is scored
-        others = (network_codes < lo) | (network_codes >= hi)
+        # person_data cuts the chunk's outcomes and contacts and their contacts' profiles;
+        # the events it would cut are the chunk's own rows (this run of the file) plus
+        # the network events of those contacts, joined here in Arrow: one pandas copy.
+        light = schemas.BehaviourData(f.profiles, f.outcomes, no_events, f.contacts)
+        sliced = features.person_data(light, f.ids.slice(lo, hi - lo).to_pylist())
+        linked = np.zeros(len(f.ids), dtype=bool)
+        linked[person_codes(sliced.profiles["person_id"], f.ids)] = True
+        theirs = linked[network_codes] & ((network_codes < lo) | (network_codes >= hi))
         events = pa.concat_tables(
-            [pa.Table.from_batches(batches, schema=schema), network.filter(pa.array(others))]
+            [pa.Table.from_batches(batches, schema=schema), network.filter(pa.array(theirs))]
         )
-        del batches
+        batches.clear()  # the generator holds this list too: free the Arrow rows
         data = schemas.BehaviourData(
-            profiles=f.profiles,
-            outcomes=f.outcomes,
+            profiles=sliced.profiles,
+            outcomes=sliced.outcomes,
             events=_events_frame(events),
-            contacts=f.contacts,
+            contacts=sliced.contacts,
         )
-        del events
-        sliced = features.person_data(data, f.ids.slice(lo, hi - lo).to_pylist())
+        del events, sliced
+        table = features.compute_features(data, windows)
+        table[LABEL] = data.outcomes[LABEL].array  # same rows, same order
         del data
-        table = features.compute_features(sliced, windows)
-        table[LABEL] = sliced.outcomes[LABEL].array  # same rows, same order
         yield table
 
 
@@ -227,7 +235,7 @@ def write_features(
     folder: str | Path,
     out_dir: str | Path,
     windows: Sequence[int] = features.DEFAULT_WINDOWS,
-    chunk_people: int = 250_000,
+    chunk_people: int = 100_000,
     progress: Callable[[int, int], None] | None = None,
     batch_rows: int = EVENTS_BATCH_ROWS,
 ) -> dict[str, int]:
