@@ -41,6 +41,8 @@ EVENTS_BATCH_ROWS = 1_000_000
 # Tables that ingest writes in person order (profiles define the order).
 PERSON_ORDERED: tuple[str, ...] = ("outcomes", "events", "contacts")
 LABEL = "default_12m"
+# Columns of the events that the network features read (features._Coded.severe_repayments).
+NETWORK_COLUMNS: tuple[str, ...] = ("person_id", "event_time", "event_type", "days_past_due")
 
 
 class NotPersonOrdered(ValueError):
@@ -122,15 +124,28 @@ def _check_order(codes: np.ndarray, last: int, what: str) -> int:
 
 
 def _network_events(f: _Folder, batch_rows: int) -> tuple[pa.Table, np.ndarray]:
-    """Pass 1: every network event (full rows) and its person code; checks the order."""
+    """Pass 1: every network event and its person code; checks the order.
+
+    Only :data:`NETWORK_COLUMNS` are read (the others are left missing): another person's
+    events reach a chunk only through the network features, which read no other column.
+    The streamed-equals-whole-table test guards this.
+    """
     kept, last = [], -1
-    for batch in f.events.iter_batches(batch_size=batch_rows):
+    for batch in f.events.iter_batches(batch_size=batch_rows, columns=list(NETWORK_COLUMNS)):
         last = _check_order(person_codes(batch.column("person_id"), f.ids), last, "events")
         cols = batch.select(["event_type", "days_past_due"]).to_pandas()
         mask = features.network_event_mask(schemas.conform(cols, _TWO_COLUMNS))
         kept.append(batch.filter(pa.array(mask)))
     schema = f.events.schema_arrow
-    network = pa.Table.from_batches(kept, schema=schema) if kept else schema.empty_table()
+    read = pa.Table.from_batches(kept) if kept else None
+    n = 0 if read is None else read.num_rows
+    columns = [
+        read.column(field.name)
+        if read is not None and field.name in NETWORK_COLUMNS
+        else pa.nulls(n, type=field.type)
+        for field in schema
+    ]
+    network = pa.Table.from_arrays(columns, schema=schema)
     return network, person_codes(network.column("person_id"), f.ids)
 
 
