@@ -176,12 +176,16 @@ def main() -> None:
         "Default: a temporary folder, removed at the end.",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="Results JSON.")
+    parser.add_argument("--stages", default=",".join(STAGES), help="features and/or train.")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = set(engines) - {"local", "dask"}
     if unknown:
         parser.error(f"unknown engine(s): {sorted(unknown)}")
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if set(stages) - set(STAGES):
+        parser.error(f"unknown stage(s): {sorted(set(stages) - set(STAGES))}")
 
     root = args.workdir or Path(tempfile.mkdtemp(prefix="bench_scale_"))
     results = _load_results(args.out)
@@ -200,7 +204,7 @@ def main() -> None:
                 results.setdefault("prepare", {})[f"{n}:{stage}"] = r
             for engine in engines:
                 write_params(project, n, engine, args.dask_workers)
-                for stage in STAGES:
+                for stage in stages:
                     r = run_stage(project, stage, project / f"{stage}_{engine}.log")
                     row = {"people": n, "engine": engine, "stage": stage, **r}
                     if engine == "dask":
