@@ -111,11 +111,15 @@ def run_stage(project: Path, stage: str, log: Path) -> dict:
 def write_params(project: Path, n_users: int, engine: str, dask_workers: int) -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["simulate"]["n_users"] = n_users
-    params.pop("engine", None)
-    params.pop("dask", None)
-    if engine == "dask":
+    if engine == "dask":  # a LocalCluster started by the stage; other dask keys as given
         params["engine"] = "dask"
-        params["dask"] = {"scheduler_address": "", "n_workers": dask_workers}
+        params["dask"] = {
+            **(params.get("dask") or {}),
+            "scheduler_address": "",
+            "n_workers": dask_workers,
+        }
+    elif "engine" in params:
+        params["engine"] = "local"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
