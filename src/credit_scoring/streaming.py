@@ -8,11 +8,13 @@ events file twice, batch by batch:
 
 1. the *network* events (:func:`features.network_event_mask`: seriously late
    repayments), the only events of one person that another person's features read,
-   are kept for everyone (a few percent of the rows), and the order is checked;
-2. for each chunk of ``chunk_people`` people, their own events plus the network events
-   of everyone else go through :func:`features.person_data` and
-   :func:`features.compute_features`: the same code as the whole-table and the
-   one-person paths, so the rows equal ``compute_features`` of the whole data.
+   are kept for everyone (a few percent of the rows, only the columns those features
+   read), and the order is checked;
+2. for each chunk of ``chunk_people`` people, :func:`features.person_data` cuts their
+   outcomes, contacts and contacts' profiles; their own events plus their contacts'
+   network events then go through :func:`features.compute_features`: the same code as
+   the whole-table and the one-person paths, so the rows equal ``compute_features`` of
+   the whole data.
 
 The feature table is written row group by row group as chunks finish. Peak memory is
 about one chunk's events plus the profiles, outcomes, contacts and network events.
