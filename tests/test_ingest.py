@@ -428,12 +428,25 @@ def test_contract_catches_a_non_canonical_dtype(tiny_result):
 # --------------------------------------------------------------------------- writing
 
 
+def _in_person_order(df: pd.DataFrame, profiles: pd.DataFrame) -> pd.DataFrame:
+    """Rows stably ordered by their person's row in profiles (how ingest writes them)."""
+    row = pd.Series(range(len(profiles)), index=profiles["person_id"].to_numpy())
+    key = row.reindex(df["person_id"].to_numpy()).to_numpy()
+    return df.iloc[key.argsort(kind="stable")].reset_index(drop=True)
+
+
 def test_write_ingest_result_writes_every_output(tmp_path, bad_result):
+    """Every accepted row is written (profiles as accepted; the tables that refer to a
+    person stably in person order, so features can stream them), plus rejects and report."""
     validated, rejects, report = tmp_path / "v", tmp_path / "r", tmp_path / "rep" / "dq.json"
     write_ingest_result(bad_result, validated, rejects, report)
     back = io.read_validated(validated)
+    profiles = bad_result.data.profiles
     for name in schemas.TABLES:
-        pd.testing.assert_frame_equal(getattr(back, name), getattr(bad_result.data, name), obj=name)
+        expected = getattr(bad_result.data, name)
+        if name != "profiles":
+            expected = _in_person_order(expected, profiles)
+        pd.testing.assert_frame_equal(getattr(back, name), expected, obj=name)
         written = pd.read_parquet(rejects / f"{name}.parquet")
         assert len(written) == len(bad_result.rejects[name]), f"{name}: rejects written"
     assert json.loads(report.read_text())["total"] == bad_result.report["total"], "report written"

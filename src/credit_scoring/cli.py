@@ -174,36 +174,34 @@ def features(params: ParamsOption = Path("params.yaml")) -> None:
     """Compute point-in-time features per person and observation date (events strictly before it).
 
     Writes data/features/features.parquet (label + features) and protected.parquet
-    (gender, age band: for fairness measurement only, never model inputs).
+    (gender, age band: for fairness measurement only, never model inputs). Events are
+    streamed from Parquet, `features.chunk_people` people at a time, so memory stays
+    bounded at millions of people.
     """
     from credit_scoring import features as feat_mod
-    from credit_scoring.io import read_validated, write_parquet
+    from credit_scoring import streaming
 
     p = _load(params)
     if p.engine == "dask":
         _features_on_dask(p)
         return
-    out = Path(p.features.output_dir)
     with _stage("features"), _progress() as bar:
-        data = read_validated(Path(p.data.validated_dir))
-        task = bar.add_task("computing features", total=len(data.outcomes))
-        table = feat_mod.compute_features_chunked(
-            data,
+        task = bar.add_task("computing features", total=None)
+        summary = streaming.write_features(
+            Path(p.data.validated_dir),
+            Path(p.features.output_dir),
             p.features.windows,
             chunk_people=p.features.chunk_people,
-            progress=lambda done: bar.update(task, completed=done),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-        labels = data.outcomes[["person_id", "observation_date", "default_12m"]]
-        table = table.merge(labels, on=["person_id", "observation_date"], how="left")
-        write_parquet(table, out / "features.parquet")
-        write_parquet(feat_mod.protected_attributes(data), out / "protected.parquet")
     console.print(
         _summary_table(
             "features",
             {
-                "rows": len(table),
+                "rows": summary["rows"],
                 "features": len(feat_mod.feature_names(p.features.windows)),
-                "observation dates": table["observation_date"].nunique(),
+                "observation dates": summary["observation_dates"],
+                "chunks": summary["chunks"] or "1 (loaded whole)",
             },
         )
     )

@@ -86,9 +86,10 @@ class FeaturesParams(_Section):
         description="Look-back windows in days, all strictly before the observation date.",
     )
     chunk_people: int = Field(
-        250_000,
+        100_000,
         ge=1_000,
-        description="People per chunk when the event table is too large to compute at once.",
+        description="People per chunk: the features stage streams one chunk's events at a "
+        "time, so its peak memory grows with this (about 1.5 GiB per 100,000 people).",
     )
     output_dir: str = "data/features"
 

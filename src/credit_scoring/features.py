@@ -1260,18 +1260,24 @@ def person_data(data: BehaviourData, person_ids: Iterable[str]) -> BehaviourData
     the contacts' events the network features read (:func:`network_event_mask`). The
     service passes this to :func:`compute_features` to score one person.
     """
-    people = pd.Index(pd.unique(pd.Series(list(person_ids), dtype="string")))
-    contacts = data.contacts[data.contacts["person_id"].isin(people).to_numpy(dtype=bool)]
-    linked = people.union(pd.Index(contacts["contact_id"].dropna().unique()))
+    ids = pd.Series(list(person_ids), dtype="string")
+    people = _unique(_strings(ids, len(ids)))
+    contacts = data.contacts[_is_in(data.contacts["person_id"], people)]
+    linked = _unique(pa.chunked_array([people]), _strings(contacts["contact_id"], len(contacts)))
     ev_person = data.events["person_id"]
-    own = ev_person.isin(people).to_numpy(dtype=bool)
-    of_contacts = ev_person.isin(linked).to_numpy(dtype=bool) & network_event_mask(data.events)
+    own = _is_in(ev_person, people)
+    of_contacts = _is_in(ev_person, linked) & network_event_mask(data.events)
     return BehaviourData(
-        profiles=data.profiles[data.profiles["person_id"].isin(linked).to_numpy(dtype=bool)],
-        outcomes=data.outcomes[data.outcomes["person_id"].isin(people).to_numpy(dtype=bool)],
+        profiles=data.profiles[_is_in(data.profiles["person_id"], linked)],
+        outcomes=data.outcomes[_is_in(data.outcomes["person_id"], people)],
         events=data.events[own | of_contacts],
         contacts=contacts,
     )
+
+
+def _is_in(s: pd.Series, values: pa.Array) -> np.ndarray:
+    """``s.isin(values)`` for a string column, hashed in Arrow (pandas loops in Python)."""
+    return _codes(_strings(s, len(s)), values) >= 0
 
 
 def protected_attributes(data: BehaviourData) -> pd.DataFrame:

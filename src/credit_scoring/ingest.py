@@ -935,9 +935,21 @@ def write_ingest_result(
     """Write validated and rejected rows as Parquet per table and the report as JSON.
 
     Every file is written atomically; the rejects file of a table is always written,
-    empty when nothing was rejected.
+    empty when nothing was rejected. Outcomes, events and contacts are written in person
+    order (stable: by the person's row in profiles), so the features stage can stream
+    the events one chunk of people at a time (:mod:`credit_scoring.streaming`).
     """
+    from credit_scoring import streaming
+
+    ids = streaming.profile_ids(result.data.profiles)
     for name in schemas.TABLES:
-        io.write_parquet(getattr(result.data, name), Path(validated_dir) / f"{name}.parquet")
+        df, path = getattr(result.data, name), Path(validated_dir) / f"{name}.parquet"
+        order = None
+        if name in streaming.PERSON_ORDERED:
+            order = streaming.person_order(df["person_id"], ids)
+        if order is None:
+            io.write_parquet(df, path)
+        else:
+            io.write_parquet_ordered(df, order, path)
         io.write_parquet(result.rejects[name], Path(rejects_dir) / f"{name}.parquet")
     io.write_json(result.report, report_path)

@@ -79,3 +79,24 @@ def read_validated(folder: str | Path):
             raise FileNotFoundError(f"{path}: validated table missing; run the ingest stage first")
         frames[name] = schemas.conform(pd.read_parquet(path), table)
     return schemas.BehaviourData(**frames)
+
+
+def write_parquet_ordered(
+    df: pd.DataFrame, order: Any, path: str | Path, rows_per_group: int = 1 << 20
+) -> Path:
+    """Write ``df.iloc[order]`` to Parquet atomically, one row group at a time.
+
+    Only one row group of the reordered rows exists at once, so reordering a table of
+    tens of millions of rows costs a row group of memory, not a copy of the table.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def _write(tmp: Path) -> None:
+        schema = pa.Schema.from_pandas(df.iloc[:0], preserve_index=False)
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for start in range(0, len(order), rows_per_group):
+                part = df.iloc[order[start : start + rows_per_group]]
+                writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+
+    return write_atomic(path, _write)
