@@ -558,7 +558,8 @@ def _join(parts: Sequence[str]) -> str:
 def sentence(text: str, outcome: Outcome, tiers: Sequence[TierParams] = ()) -> str:
     """'<action>: about +35 points (to 662), reaching very good and a credit limit of
     CNY 8,000; unlocks car rental without a deposit'."""
-    s = f"{text}: about +{outcome.gain} points (to {outcome.score})"
+    unit = "point" if outcome.gain == 1 else "points"
+    s = f"{text}: about +{outcome.gain} {unit} (to {outcome.score})"
     reach = []
     if outcome.band is not None:
         reach.append(outcome.band)
