@@ -19,6 +19,7 @@ from credit_scoring.config import BaseParams, DaskParams, Params, SimulateParams
 from credit_scoring.features import (
     compute_features_chunked,
     feature_names,
+    feature_specs,
     monotone_constraints,
     protected_attributes,
 )
@@ -94,7 +95,8 @@ def test_dask_features_equal_local_features_exactly(local_features, dask_feature
 
 def test_dask_model_matches_local_model(client, validated_dir, local_features, tmp_path):
     """Same data, split, params and constraints: the LightGBM Dask model's test AUC is within
-    0.005 of the local one; it is monotone, cut at the early-stopping best iteration."""
+    0.005 of the local one; it is monotone, cut at the early-stopping best iteration, and,
+    like the local model, never splits on an unscored (cheap to game) feature."""
     table, _ = local_features
     path = io.write_parquet(table, tmp_path / "features.parquet")
     params = Params()
@@ -125,6 +127,10 @@ def test_dask_model_matches_local_model(client, validated_dir, local_features, t
     assert remote.params["monotone_constraints"] == constraints
     assert monotone_violations(remote.booster, constraints) == []
     assert "[machines:" not in remote.booster.model_to_string()  # no run-specific ports saved
+    unscored = {s.name for s in feature_specs() if not s.scored}
+    for m in (local, remote):
+        split_on = m.booster.trees_to_dataframe()["split_feature"].dropna()
+        assert unscored and not unscored & set(split_on), unscored & set(split_on)
     curve = remote.evals_result["validation"]["binary_logloss"]
     assert len(curve) == min(remote.best_iteration + 50, 1000)
     assert remote.best_iteration == int(np.argmin(curve)) + 1

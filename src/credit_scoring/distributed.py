@@ -11,7 +11,7 @@ Nothing here re-implements a feature or a model setting; it only cuts the work a
   :func:`credit_scoring.features.compute_features`, the very function the local engine and
   the service use. The result equals the local table row for row.
 - **Training.** ``lightgbm.dask.DaskLGBMClassifier`` (data-parallel LightGBM, one LightGBM
-  machine per Dask worker) with the parameters of :func:`credit_scoring.train.lightgbm_params`
+  machine per Dask worker) with the parameters of :func:`credit_scoring.train.training_params`
   and the monotone constraints. Each worker reads its share of the training cohorts from the
   feature Parquet itself. ``lightgbm.dask`` has no early stopping (and each worker's
   ``evals_result_`` covers only its own rows, LightGBM issue #6963), so all
@@ -59,9 +59,9 @@ from credit_scoring.train import (
     TrainedModel,
     _check_constraints,
     feature_matrix,
+    fit_monotone,
     labels,
-    lightgbm_params,
-    monotone_violations,
+    training_params,
 )
 
 logger = logging.getLogger(__name__)
@@ -432,27 +432,14 @@ def train_lightgbm_dask(
         )
     start = time.perf_counter()
     threads = min(client.nthreads().values())
-    lgb_params = lightgbm_params(params.lightgbm, seed, constraints, threads)
+    lgb_params = training_params(params, seed, names, constraints, threads)
     n_rounds = params.lightgbm.num_boost_round
-    booster = _fit_dask(client, workers, parts, lgb_params, names, n_rounds)
-    if constraints is not None and any(constraints):
-        violations = monotone_violations(booster, constraints)
-        if violations and lgb_params["monotone_constraints_method"] != "basic":
-            logger.warning(
-                "monotone_constraints_method=%s left %d non-monotone leaf pairs; "
-                "retraining with the strict 'basic' method",
-                lgb_params["monotone_constraints_method"],
-                len(violations),
-            )
-            lgb_params = {**lgb_params, "monotone_constraints_method": "basic"}
-            booster = _fit_dask(client, workers, parts, lgb_params, names, n_rounds)
-            violations = monotone_violations(booster, constraints)
-        if violations:
-            raise RuntimeError(
-                f"trained model violates its monotone constraints in {len(violations)} leaf "
-                f"pairs, first: {violations[0]}"
-            )
-    del parts
+    booster, lgb_params, _ = fit_monotone(
+        lambda p: (_fit_dask(client, workers, parts, p, names, n_rounds), None),
+        lgb_params,
+        constraints,
+    )
+    parts.clear()  # release the workers' training shares
     slices = {
         "train": (feature_matrix(split.train, names), y_train),
         "validation": (feature_matrix(split.validation, names), y_valid),

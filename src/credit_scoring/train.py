@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +135,61 @@ def lightgbm_params(
     return params
 
 
+def training_params(
+    params: TrainParams,
+    seed: int,
+    feature_names: Sequence[str],
+    constraints: Sequence[int] | None,
+    num_threads: int,
+) -> dict[str, Any]:
+    """LightGBM params for our features, shared by the local and the Dask trainer.
+
+    On top of :func:`lightgbm_params`, unscored features (cheap to game, see
+    ``features.split_gain_weights``) get split-gain weight 0, so no engine's model can
+    split on them.
+    """
+    lgb_params = lightgbm_params(params.lightgbm, seed, constraints, num_threads)
+    gain_weights = split_gain_weights(feature_names)
+    if min(gain_weights, default=1.0) < 1.0:
+        lgb_params["feature_contri"] = gain_weights
+    return lgb_params
+
+
+def fit_monotone(
+    fit: Callable[[dict[str, Any]], tuple[lgb.Booster, Any]],
+    lgb_params: dict[str, Any],
+    constraints: Sequence[int] | None,
+) -> tuple[lgb.Booster, dict[str, Any], Any]:
+    """``fit(lgb_params)``, then prove the trees monotone; retry once with 'basic'.
+
+    LightGBM's intermediate/advanced methods can leave trees non-monotone when features
+    have missing values; "basic" is the strict, always-safe method. Returns the booster,
+    the params it was trained with and whatever else ``fit`` returned. Shared by the local
+    and the Dask trainer, so both guarantee the same constraints.
+    """
+    booster, extra = fit(lgb_params)
+    if constraints is None or not any(constraints):
+        return booster, lgb_params, extra
+    violations = monotone_violations(booster, constraints)
+    if violations and lgb_params["monotone_constraints_method"] != "basic":
+        logger.warning(
+            "monotone_constraints_method=%s left %d non-monotone leaf pairs (%s); "
+            "retraining with the strict 'basic' method",
+            lgb_params["monotone_constraints_method"],
+            len(violations),
+            sorted({v["feature"] for v in violations}),
+        )
+        lgb_params = {**lgb_params, "monotone_constraints_method": "basic"}
+        booster, extra = fit(lgb_params)
+        violations = monotone_violations(booster, constraints)
+    if violations:
+        raise RuntimeError(
+            f"trained model violates its monotone constraints in {len(violations)} leaf "
+            f"pairs, first: {violations[0]}"
+        )
+    return booster, lgb_params, extra
+
+
 def train_lightgbm(
     train_df: pd.DataFrame,
     valid_df: pd.DataFrame,
@@ -170,32 +225,11 @@ def train_lightgbm(
     X_train = feature_matrix(train_df, feature_names)
     X_valid = feature_matrix(valid_df, feature_names)
     start = time.perf_counter()
-    lgb_params = lightgbm_params(params.lightgbm, seed, constraints, num_threads)
-    gain_weights = split_gain_weights(feature_names)
-    if min(gain_weights) < 1.0:  # unscored features (cheap to game) are never split on
-        lgb_params["feature_contri"] = gain_weights
+    lgb_params = training_params(params, seed, feature_names, constraints, num_threads)
     data = (X_train, y_train, X_valid, y_valid, feature_names)
-    booster, evals_result = _fit(lgb_params, data, params)
-    if constraints is not None and any(constraints):
-        violations = monotone_violations(booster, constraints)
-        if violations and lgb_params["monotone_constraints_method"] != "basic":
-            # LightGBM's intermediate/advanced methods can leave trees non-monotone when
-            # features have missing values; "basic" is the strict, always-safe method.
-            logger.warning(
-                "monotone_constraints_method=%s left %d non-monotone leaf pairs (%s); "
-                "retraining with the strict 'basic' method",
-                lgb_params["monotone_constraints_method"],
-                len(violations),
-                sorted({v["feature"] for v in violations}),
-            )
-            lgb_params = {**lgb_params, "monotone_constraints_method": "basic"}
-            booster, evals_result = _fit(lgb_params, data, params)
-            violations = monotone_violations(booster, constraints)
-        if violations:
-            raise RuntimeError(
-                f"trained model violates its monotone constraints in {len(violations)} leaf "
-                f"pairs, first: {violations[0]}"
-            )
+    booster, lgb_params, evals_result = fit_monotone(
+        lambda p: _fit(p, data, params), lgb_params, constraints
+    )
     seconds = time.perf_counter() - start
     best_iteration = int(booster.best_iteration) or booster.current_iteration()
     logger.info(
