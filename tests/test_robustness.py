@@ -74,7 +74,8 @@ def test_scenario_adds_only_events_before_the_date_for_targets_only(cohort, name
 
 
 def test_gains_equal_rescoring_the_gamed_data_by_hand(cohort, small_model):
-    """gain = score of the gamed data minus score of the data as it is, same model."""
+    """gain = score of the gamed data minus score of the data as it is, same model; the
+    credit-limit gain likewise."""
     data, targets, _, ctx = cohort
     base = BehaviourData(
         data.profiles, targets.merge(data.outcomes, on=KEYS), data.events, data.contacts
@@ -82,13 +83,19 @@ def test_gains_equal_rescoring_the_gamed_data_by_hand(cohort, small_model):
     gains = rb.gaming_gains(small_model, data, targets, ctx, seed=7)
     assert set(gains["scenario"]) == set(rb.SCENARIOS)
     assert len(gains) == len(rb.SCENARIOS) * len(targets)
-    before = small_model.decide(compute_features(base), with_reasons=False)["score"].to_numpy()
+    d0 = small_model.decide(compute_features(base), with_reasons=False)
+    before, limit0 = d0["score"].to_numpy(), d0["credit_limit"].to_numpy()
     for i, (name, fn) in enumerate(rb.SCENARIOS.items()):
         gamed = fn(base, targets, np.random.default_rng([7, i]), ctx)
-        after = small_model.decide(compute_features(gamed), with_reasons=False)["score"]
+        d1 = small_model.decide(compute_features(gamed), with_reasons=False)
         got = gains[gains["scenario"] == name]
         np.testing.assert_array_equal(got["score_before"].to_numpy(), before)
-        np.testing.assert_array_equal(got["gain"].to_numpy(), after.to_numpy() - before)
+        np.testing.assert_array_equal(got["gain"].to_numpy(), d1["score"].to_numpy() - before)
+        np.testing.assert_array_equal(
+            got["limit_gain"].to_numpy(), d1["credit_limit"].to_numpy() - limit0
+        )
+    summary = rb.gains_summary(gains, max_gain=10, quantile=0.99)
+    assert all("limit_gain" in s for s in summary.values())
 
 
 def _gains(values: dict[str, list[float]]) -> pd.DataFrame:
@@ -208,3 +215,16 @@ def test_the_trained_model_never_splits_on_unscored_features(small_model):
     used = {n for n, k in zip(small_model.feature_names, splits, strict=True) if k > 0}
     assert used, "the small model should split on something"
     assert not used & set(unscored), f"splits on unscored features: {used & set(unscored)}"
+
+
+def test_score_people_keeps_every_feature_as_computed(cohort, small_model):
+    """The decision columns are added beside the features, never over one: the feature
+    ``credit_limit`` (current accounts' limits) must not be replaced by the granted limit."""
+    data, targets, _, _ = cohort
+    base = BehaviourData(
+        data.profiles, targets.merge(data.outcomes, on=KEYS), data.events, data.contacts
+    )
+    scored = rb.score_people(small_model, base)
+    feats = compute_features(base)
+    pd.testing.assert_frame_equal(scored[feats.columns], feats)
+    assert {"score", "granted_limit"} <= set(scored.columns)

@@ -252,10 +252,16 @@ def _only(data: BehaviourData, targets: pd.DataFrame) -> BehaviourData:
 def score_people(
     model, data: BehaviourData, windows: Sequence[int] = DEFAULT_WINDOWS
 ) -> pd.DataFrame:
-    """Features and score of every outcome row of ``data`` (keys, features, score)."""
+    """Features, score and granted limit of every outcome row of ``data``.
+
+    The limit the policy grants is ``granted_limit``: ``credit_limit`` is a feature (the
+    limits of the person's current accounts).
+    """
     feats = compute_features(data, windows)
-    scores = model.decide(feats, with_reasons=False)["score"].to_numpy()
-    return feats.assign(score=scores)
+    decided = model.decide(feats, with_reasons=False)
+    return feats.assign(
+        score=decided["score"].to_numpy(), granted_limit=decided["credit_limit"].to_numpy()
+    )
 
 
 def gaming_gains(
@@ -272,20 +278,29 @@ def gaming_gains(
 
     ``data`` holds the targets' data (and the good contacts'; :func:`person_data` cuts
     it); ``targets`` are (person_id, observation_date) rows. Returns one row per
-    (scenario, target): ``score_before``, ``score_after``, ``gain``. ``progress(name)``
-    is called after each scenario.
+    (scenario, target): ``score_before``, ``score_after``, ``gain``, and the same for the
+    credit limit (``limit_gain``, CNY: the limit policy also reads declared income, which
+    is cheap to inflate). ``progress(name)`` is called after each scenario.
     """
     scenarios = SCENARIOS if scenarios is None else scenarios
     targets = targets[KEYS].drop_duplicates().reset_index(drop=True)
     base = _only(data, targets)
-    before = score_people(model, base, windows)["score"].to_numpy()
+    before = score_people(model, base, windows)
     out = []
     for i, (name, fn) in enumerate(scenarios.items()):
         rng = np.random.default_rng([seed, i])
-        after = score_people(model, fn(base, targets, rng, ctx), windows)["score"].to_numpy()
+        after = score_people(model, fn(base, targets, rng, ctx), windows)
+        score0, score1 = before["score"].to_numpy(), after["score"].to_numpy()
+        limit0, limit1 = before["granted_limit"].to_numpy(), after["granted_limit"].to_numpy()
         out.append(
             targets.assign(
-                scenario=name, score_before=before, score_after=after, gain=after - before
+                scenario=name,
+                score_before=score0,
+                score_after=score1,
+                gain=score1 - score0,
+                limit_before=limit0,
+                limit_after=limit1,
+                limit_gain=limit1 - limit0,
             )
         )
         if progress is not None:
@@ -320,6 +335,8 @@ def gains_summary(gains: pd.DataFrame, max_gain: float, quantile: float) -> dict
             "bounded_gain": q,
             "within_bound": bool(q <= max_gain),
         }
+        if "limit_gain" in grp:  # reported, not bounded: the limit policy's own exposure
+            out[str(name)]["limit_gain"] = _describe(grp["limit_gain"].to_numpy(dtype=float))
     return out
 
 
