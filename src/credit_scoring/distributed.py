@@ -57,10 +57,10 @@ from credit_scoring.split import Split
 from credit_scoring.train import (
     LABEL_COLUMN,
     TrainedModel,
-    _check_constraints,
     feature_matrix,
     fit_monotone,
     labels,
+    model_inputs,
     training_params,
 )
 
@@ -395,12 +395,7 @@ def train_lightgbm_dask(
     check and the fallback to the strict "basic" method are the local ones. The returned
     booster holds the trees up to the best iteration (chosen as the module docstring says).
     """
-    names = list(feature_names)
-    if not names:
-        raise ValueError("feature_names is empty; the model needs at least one feature")
-    constraints = _check_constraints(constraints, len(names))
-    if not params.use_monotone_constraints:
-        constraints = None
+    names, constraints = model_inputs(feature_names, constraints, params)
     y_train, y_valid = labels(split.train), labels(split.validation)
     for name, y in (("train", y_train), ("validation", y_valid)):
         if not 0 < y.sum() < y.size:

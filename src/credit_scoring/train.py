@@ -135,6 +135,20 @@ def lightgbm_params(
     return params
 
 
+def model_inputs(
+    feature_names: Sequence[str], constraints: Sequence[int] | None, params: TrainParams
+) -> tuple[list[str], list[int] | None]:
+    """The feature names and the constraints to train with (None when switched off).
+
+    Checked once here for the local and the Dask trainer alike.
+    """
+    names = list(feature_names)
+    if not names:
+        raise ValueError("feature_names is empty; the model needs at least one feature")
+    checked = _check_constraints(constraints, len(names))
+    return names, checked if params.use_monotone_constraints else None
+
+
 def training_params(
     params: TrainParams,
     seed: int,
@@ -211,12 +225,7 @@ def train_lightgbm(
         num_threads: LightGBM threads. An execution setting, not a model parameter: keep
             it at or below the free cores, OpenMP slows down badly when oversubscribed.
     """
-    feature_names = list(feature_names)
-    if not feature_names:
-        raise ValueError("feature_names is empty; the model needs at least one feature")
-    constraints = _check_constraints(constraints, len(feature_names))
-    if not params.use_monotone_constraints:
-        constraints = None
+    feature_names, constraints = model_inputs(feature_names, constraints, params)
     y_train, y_valid = labels(train_df), labels(valid_df)
     for name, y in (("train", y_train), ("validation", y_valid)):
         if not 0 < y.sum() < y.size:
