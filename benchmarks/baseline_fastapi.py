@@ -12,7 +12,7 @@ import os
 import numpy as np
 from fastapi import FastAPI
 
-from credit_scoring.model import CreditModel
+from credit_scoring.decision.bundle import CreditModel
 
 model = CreditModel.load(os.environ["BUNDLE"])
 names = model.feature_names

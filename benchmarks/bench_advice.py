@@ -29,8 +29,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "advice.json"
 
 
 def main() -> None:
-    from credit_scoring.advice import ACTIONS, advise
-    from credit_scoring.model import CreditModel
+    from credit_scoring.decision.advice import ACTIONS, advise
+    from credit_scoring.decision.bundle import CreditModel
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", default="data/features/features.parquet")

@@ -30,13 +30,19 @@ RESULTS = Path(__file__).resolve().parent / "results" / "decisions.json"
 
 
 def _train_model(n_users: int):
-    from credit_scoring.calibrate import choose_calibrator
     from credit_scoring.config import BaseParams, Params, SimulateParams
-    from credit_scoring.features import compute_features, feature_names, monotone_constraints
-    from credit_scoring.model import CreditModel
-    from credit_scoring.simulate import simulate_world
-    from credit_scoring.split import out_of_time_split
-    from credit_scoring.train import feature_matrix, labels, predict_margin, train_lightgbm
+    from credit_scoring.data.simulate import simulate_world
+    from credit_scoring.decision.bundle import CreditModel
+    from credit_scoring.features.compute import compute_features
+    from credit_scoring.features.registry import feature_names, monotone_constraints
+    from credit_scoring.modelling.calibrate import choose_calibrator
+    from credit_scoring.modelling.split import out_of_time_split
+    from credit_scoring.modelling.train import (
+        feature_matrix,
+        labels,
+        predict_margin,
+        train_lightgbm,
+    )
 
     params = Params()
     data, _ = simulate_world(SimulateParams(n_users=n_users), BaseParams())
@@ -79,7 +85,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from credit_scoring.model import CreditModel
+    from credit_scoring.decision.bundle import CreditModel
 
     if args.model:
         model = CreditModel.load(args.model)

@@ -62,7 +62,7 @@ def child(data_dir: Path, mode: str, repeats: int, chunk_people: int) -> dict:
     import pandas as pd
 
     from credit_scoring import schemas
-    from credit_scoring.features import compute_features, compute_features_chunked
+    from credit_scoring.features.compute import compute_features, compute_features_chunked
     from credit_scoring.schemas import BehaviourData
 
     t0 = time.perf_counter()
@@ -113,7 +113,7 @@ def child(data_dir: Path, mode: str, repeats: int, chunk_people: int) -> dict:
 
 def _simulate(n_users: int, out_dir: Path, seed: int) -> dict:
     from credit_scoring.config import BaseParams, SimulateParams
-    from credit_scoring.simulate import write_world
+    from credit_scoring.data.simulate import write_world
 
     sim = SimulateParams(n_users=n_users)
     t = time.perf_counter()

@@ -147,13 +147,13 @@ def _model_bundle(args, tmp: Path) -> tuple[Path, list[dict]]:
     sys.path.insert(0, str(HERE))
     from bench_decisions import _train_model
 
-    from credit_scoring.model import CreditModel
+    from credit_scoring.decision.bundle import CreditModel
 
     if args.model:
         model = CreditModel.load(args.model)
         from credit_scoring.config import BaseParams, SimulateParams
-        from credit_scoring.features import compute_features
-        from credit_scoring.simulate import simulate_world
+        from credit_scoring.data.simulate import simulate_world
+        from credit_scoring.features.compute import compute_features
 
         data, _ = simulate_world(SimulateParams(n_users=5000, chunk_size=5000), BaseParams())
         table = compute_features(data)
@@ -197,7 +197,7 @@ def main() -> None:
         results: dict[str, dict] = {}
         servers = {
             "bentoml": (
-                [str(BIN / "bentoml"), "serve", "credit_scoring.service:CreditScoring"],
+                [str(BIN / "bentoml"), "serve", "credit_scoring.serving.service:CreditScoring"],
                 "--port",
                 "/readyz",
             ),

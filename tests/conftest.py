@@ -20,8 +20,8 @@ def _isolated_cwd(tmp_path, monkeypatch):
 def small_world():
     """A small seeded world and its point-in-time feature table (with labels)."""
     from credit_scoring.config import BaseParams, SimulateParams
-    from credit_scoring.features import compute_features
-    from credit_scoring.simulate import simulate_world
+    from credit_scoring.data.simulate import simulate_world
+    from credit_scoring.features.compute import compute_features
 
     data, truth = simulate_world(SimulateParams(n_users=5000, chunk_size=5000), BaseParams())
     table = compute_features(data).merge(
@@ -34,12 +34,17 @@ def small_world():
 @pytest.fixture(scope="session")
 def small_model(small_world):
     """A real (small) LightGBM + calibrator bundle trained out of time on the small world."""
-    from credit_scoring.calibrate import choose_calibrator
     from credit_scoring.config import Params
-    from credit_scoring.features import feature_names, monotone_constraints
-    from credit_scoring.model import CreditModel
-    from credit_scoring.split import out_of_time_split
-    from credit_scoring.train import feature_matrix, labels, predict_margin, train_lightgbm
+    from credit_scoring.decision.bundle import CreditModel
+    from credit_scoring.features.registry import feature_names, monotone_constraints
+    from credit_scoring.modelling.calibrate import choose_calibrator
+    from credit_scoring.modelling.split import out_of_time_split
+    from credit_scoring.modelling.train import (
+        feature_matrix,
+        labels,
+        predict_margin,
+        train_lightgbm,
+    )
 
     _, _, table = small_world
     params = Params()

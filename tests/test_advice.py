@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.advice import (
+from credit_scoring.config import AdviceParams, DecisionParams, ScoreParams, TierParams
+from credit_scoring.decision.advice import (
     ACTION_BY_ID,
     ACTIONS,
     Action,
@@ -22,8 +23,7 @@ from credit_scoring.advice import (
     complete_frame,
     sentence,
 )
-from credit_scoring.config import AdviceParams, DecisionParams, ScoreParams, TierParams
-from credit_scoring.features import (
+from credit_scoring.features.registry import (
     DEFAULT_WINDOWS,
     PROTECTED_ATTRIBUTES,
     feature_names,

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from credit_scoring.baseline import WoEScorecard
-from credit_scoring.metrics import auc
+from credit_scoring.modelling.baseline import WoEScorecard
+from credit_scoring.modelling.metrics import auc
 
 
 def _data(n: int = 8_000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

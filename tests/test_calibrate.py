@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.calibrate import Calibrator, choose_calibrator
 from credit_scoring.config import LightGBMParams, TrainParams
-from credit_scoring.metrics import auc, brier, ece
-from credit_scoring.train import feature_matrix, predict_margin, train_lightgbm
+from credit_scoring.modelling.calibrate import Calibrator, choose_calibrator
+from credit_scoring.modelling.metrics import auc, brier, ece
+from credit_scoring.modelling.train import feature_matrix, predict_margin, train_lightgbm
 
 FEATURES = ["x0", "x1", "x2"]
 

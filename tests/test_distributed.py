@@ -13,19 +13,17 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from credit_scoring import distributed, io, schemas
+from credit_scoring import cluster, io, schemas
 from credit_scoring.cli import app
 from credit_scoring.config import BaseParams, DaskParams, Params, SimulateParams
-from credit_scoring.features import (
-    compute_features_chunked,
-    feature_names,
-    feature_specs,
-    monotone_constraints,
-    protected_attributes,
-)
-from credit_scoring.metrics import auc
-from credit_scoring.split import out_of_time_split
-from credit_scoring.train import (
+from credit_scoring.data import validated
+from credit_scoring.features import dask_engine
+from credit_scoring.features.compute import compute_features_chunked, protected_attributes
+from credit_scoring.features.registry import feature_names, feature_specs, monotone_constraints
+from credit_scoring.modelling import dask_train
+from credit_scoring.modelling.metrics import auc
+from credit_scoring.modelling.split import out_of_time_split
+from credit_scoring.modelling.train import (
     feature_matrix,
     labels,
     monotone_violations,
@@ -41,7 +39,7 @@ KEY = ["person_id", "observation_date"]
 def client():
     """A LocalCluster of 2 worker processes with 1 thread each, started once per module."""
     params = DaskParams(n_workers=2, threads_per_worker=1, memory_limit="2GiB")
-    with distributed.dask_client(params) as c:
+    with cluster.dask_client(params) as c:
         yield c
     assert c.status == "closed"
 
@@ -57,7 +55,7 @@ def validated_dir(tmp_path_factory):
 
 
 def simulate(n: int):
-    from credit_scoring.simulate import simulate_world
+    from credit_scoring.data.simulate import simulate_world
 
     return simulate_world(SimulateParams(n_users=n, chunk_size=n), BaseParams())
 
@@ -65,7 +63,7 @@ def simulate(n: int):
 @pytest.fixture(scope="module")
 def local_features(validated_dir):
     """The local engine's outputs: features with the label, and protected attributes."""
-    data = io.read_validated(validated_dir)
+    data = validated.read_validated(validated_dir)
     table = compute_features_chunked(data).merge(
         data.outcomes[[*KEY, "default_12m"]], on=KEY, how="left"
     )
@@ -74,7 +72,7 @@ def local_features(validated_dir):
 
 @pytest.fixture(scope="module")
 def dask_features(client, validated_dir):
-    return distributed.compute_features_dask(
+    return dask_engine.compute_features_dask(
         client, validated_dir, people_per_partition=N_PEOPLE // 4 + 1
     )
 
@@ -111,7 +109,7 @@ def test_dask_model_matches_local_model(client, validated_dir, local_features, t
     local = train_lightgbm(
         split.train, split.validation, names, constraints, train_params, seed=1, num_threads=1
     )
-    remote = distributed.train_lightgbm_dask(
+    remote = dask_train.train_lightgbm_dask(
         client, path, split, names, constraints, train_params, seed=1
     )
 
@@ -136,7 +134,7 @@ def test_dask_model_matches_local_model(client, validated_dir, local_features, t
     assert remote.best_iteration == int(np.argmin(curve)) + 1
     # The substitute for early stopping picks what lgb.early_stopping picked locally.
     local_curve = local.evals_result["validation"]["binary_logloss"]
-    assert distributed.early_stopping_iteration(local_curve, 50) == local.best_iteration
+    assert dask_train.early_stopping_iteration(local_curve, 50) == local.best_iteration
 
 
 def test_unreachable_scheduler_fails_with_one_line(tmp_path):
@@ -154,5 +152,5 @@ def test_unreachable_scheduler_fails_with_one_line(tmp_path):
     assert "tcp://127.0.0.1:9" in message
     assert "Traceback" not in result.output
     unreachable = DaskParams(scheduler_address="tcp://127.0.0.1:9", connect_timeout_s=1)
-    with pytest.raises(distributed.ClusterError, match="cannot connect"):
-        distributed.dask_client(unreachable).__enter__()
+    with pytest.raises(cluster.ClusterError, match="cannot connect"):
+        cluster.dask_client(unreachable).__enter__()

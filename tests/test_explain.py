@@ -9,9 +9,8 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from credit_scoring.calibrate import Calibrator
 from credit_scoring.config import ScoreParams
-from credit_scoring.explain import (
+from credit_scoring.decision.explain import (
     DIMENSIONS,
     contributions,
     dimension_points,
@@ -21,9 +20,10 @@ from credit_scoring.explain import (
     top_reasons,
     used_features,
 )
-from credit_scoring.features import FEATURES, feature_spec
+from credit_scoring.decision.scorecard import ScoreScale
+from credit_scoring.features.registry import FEATURES, feature_spec
+from credit_scoring.modelling.calibrate import Calibrator
 from credit_scoring.schemas import Dimension
-from credit_scoring.scorecard import ScoreScale
 
 SCALE = ScoreScale.from_params(ScoreParams())
 # Registry features across all five dimensions; the last one is constant, so never used.

@@ -20,15 +20,10 @@ from fairlearn.metrics import (
     equalized_odds_difference,
 )
 
+from credit_scoring.audit.fairness import UNKNOWN, fairness_report, plot_fairness, summary_metrics
+from credit_scoring.audit.gate import decide_promotion
 from credit_scoring.config import FairnessParams, GateParams, parse_params
-from credit_scoring.fairness import (
-    UNKNOWN,
-    fairness_report,
-    plot_fairness,
-    summary_metrics,
-)
-from credit_scoring.features import feature_names
-from credit_scoring.tracking import decide_promotion
+from credit_scoring.features.registry import feature_names
 
 BANDS = ["poor", "fair", "good", "very good", "excellent"]
 #: Bounds nobody can cross, to test one threshold at a time.
@@ -213,7 +208,7 @@ def test_band_by_group_table_gives_default_rate_per_band_per_group():
 
 def test_report_is_strict_json_and_summary_is_numeric_with_mlflow_safe_names():
     """No NaN in the JSON; summary keys fit MLflow metric names ('55+' -> '55plus')."""
-    from credit_scoring.tracking import flatten
+    from credit_scoring.tracking.registry import flatten
 
     decisions, y, protected = _cohort()
     protected["age_band"] = pd.array(["55+"] * 10 + ["18-24"] * 10 + [None] * 5, dtype="string")

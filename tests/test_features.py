@@ -12,18 +12,20 @@ from hypothesis import strategies as st
 
 from credit_scoring import schemas
 from credit_scoring.config import BaseParams, SimulateParams
-from credit_scoring.features import (
+from credit_scoring.features.compute import (
+    compute_features,
+    compute_features_chunked,
+    person_data,
+    protected_attributes,
+)
+from credit_scoring.features.registry import (
     DEFAULT_WINDOWS,
     FEATURES,
     PROTECTED_ATTRIBUTES,
-    compute_features,
-    compute_features_chunked,
     feature_names,
     feature_spec,
     feature_specs,
     monotone_constraints,
-    person_data,
-    protected_attributes,
 )
 from credit_scoring.schemas import BehaviourData, Dimension
 
@@ -420,7 +422,7 @@ def _with_future(data: BehaviourData, seed: int) -> BehaviourData:
 
 @pytest.fixture(scope="module")
 def world() -> tuple[BehaviourData, pd.DataFrame]:
-    from credit_scoring.simulate import simulate_world
+    from credit_scoring.data.simulate import simulate_world
 
     return simulate_world(SimulateParams(n_users=4_000, chunk_size=2_000), BaseParams())
 

@@ -12,8 +12,8 @@ import pandera.errors
 import pyarrow as pa
 import pytest
 
-from credit_scoring import io, schemas
-from credit_scoring.ingest import (
+from credit_scoring import schemas
+from credit_scoring.data.ingest import (
     REJECT_COLUMNS,
     InputError,
     check_contract,
@@ -22,6 +22,7 @@ from credit_scoring.ingest import (
     validate_tables,
     write_ingest_result,
 )
+from credit_scoring.data.validated import read_validated
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TINY = EXAMPLES / "tiny"
@@ -249,7 +250,7 @@ def test_empty_contacts_file_with_a_header_is_allowed(tiny_copy):
 
 
 def test_duplicate_detection_does_not_depend_on_the_comparison_block_size(monkeypatch, bad_result):
-    import credit_scoring.ingest as ingest_module
+    import credit_scoring.data.ingest as ingest_module
 
     monkeypatch.setattr(ingest_module, "_SORT_BLOCK", 3)
     small_blocks = ingest(BAD)
@@ -440,7 +441,7 @@ def test_write_ingest_result_writes_every_output(tmp_path, bad_result):
     person stably in person order, so features can stream them), plus rejects and report."""
     validated, rejects, report = tmp_path / "v", tmp_path / "r", tmp_path / "rep" / "dq.json"
     write_ingest_result(bad_result, validated, rejects, report)
-    back = io.read_validated(validated)
+    back = read_validated(validated)
     profiles = bad_result.data.profiles
     for name in schemas.TABLES:
         expected = getattr(bad_result.data, name)

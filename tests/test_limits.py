@@ -8,14 +8,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from credit_scoring.config import DecisionParams, LimitParams, ScoreParams, TierParams
-from credit_scoring.limits import (
+from credit_scoring.decision.limits import (
     benefit_tiers,
     check_policy,
     credit_limit,
     income_multiple,
     repayment_capacity,
 )
-from credit_scoring.scorecard import ScoreScale
+from credit_scoring.decision.scorecard import ScoreScale
 
 POLICY = LimitParams()
 SCALE = ScoreScale.from_params(ScoreParams())

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from credit_scoring import metrics
+from credit_scoring.modelling import metrics
 
 Y4 = np.array([0, 1, 0, 1])
 P4 = np.array([0.1, 0.4, 0.5, 0.8])  # one of four (pos, neg) pairs is mis-ordered

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.model import POINT_COLUMNS, CreditModel, FeatureInputError
+from credit_scoring.decision.bundle import POINT_COLUMNS, CreditModel, FeatureInputError
 
 
 @pytest.fixture(scope="module")

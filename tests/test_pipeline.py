@@ -124,7 +124,7 @@ def test_fairness_report_is_written_and_its_summary_logged_to_mlflow(project):
 def test_robustness_audit_ran_on_the_test_cohort_and_passed(project):
     """The gaming and stability audit runs before register, on real test-cohort people,
     reports every scenario and holds its bounds (else register would not have run)."""
-    from credit_scoring.robustness import SCENARIOS
+    from credit_scoring.audit.robustness import SCENARIOS
 
     r = json.loads((project / "reports/robustness.json").read_text())
     assert set(r["gaming"]) == set(SCENARIOS)
@@ -162,7 +162,7 @@ def test_run_is_logged_registered_and_promoted_in_the_temp_store(project):
 
 def test_champion_loaded_by_alias_gives_identical_decisions(project):
     """models:/credit-scoring@champion returns the whole decision, as the bundle does."""
-    from credit_scoring.model import CreditModel, decisions_frame
+    from credit_scoring.decision.bundle import CreditModel, decisions_frame
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     loaded = mlflow.pyfunc.load_model("models:/credit-scoring@champion")

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring import robustness as rb
-from credit_scoring.features import compute_features, person_data
+from credit_scoring.audit import robustness as rb
+from credit_scoring.features.compute import compute_features, person_data
 from credit_scoring.schemas import BehaviourData
 
 KEYS = ["person_id", "observation_date"]
@@ -203,7 +203,7 @@ def test_material_change_flags_a_late_repayment_in_the_window_only(cohort):
 def test_the_trained_model_never_splits_on_unscored_features(small_model):
     """Features flagged ``scored=False`` (cheap to game) stay model inputs, so the limit
     policy can read declared income, but LightGBM gets split-gain weight 0 for them."""
-    from credit_scoring.features import FEATURES, split_gain_weights
+    from credit_scoring.features.registry import FEATURES, split_gain_weights
 
     unscored = [s.name for s in FEATURES if not s.scored]
     assert "declared_income" in unscored and "n_profile_updates_365d" in unscored

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from credit_scoring.config import ScoreParams
-from credit_scoring.scorecard import ScoreScale, assign_band
+from credit_scoring.decision.scorecard import ScoreScale, assign_band
 
 SCALE = ScoreScale.from_params(ScoreParams())
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from credit_scoring.model import FeatureInputError
-from credit_scoring.scoring import score_features
+from credit_scoring.decision.batch import score_features
+from credit_scoring.decision.bundle import FeatureInputError
 
 
 def test_bad_rows_are_rejected_with_reasons_and_nothing_is_lost(small_model, small_world):

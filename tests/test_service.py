@@ -24,9 +24,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.features import SEVERE_DPD, person_data
-from credit_scoring.model import DIMENSIONS, POINT_COLUMNS
-from credit_scoring.serving import EventsRequest, Scorer
+from credit_scoring.decision.bundle import DIMENSIONS, POINT_COLUMNS
+from credit_scoring.features.compute import person_data
+from credit_scoring.features.registry import SEVERE_DPD
+from credit_scoring.serving.contract import EventsRequest
+from credit_scoring.serving.scorer import Scorer
 
 BIN = Path(sys.executable).parent
 MAX_BATCH = 50  # small, so the too-large test is cheap
@@ -144,7 +146,7 @@ def bentoml_home(tmp_path_factory, small_model) -> Path:
 
 @pytest.fixture(scope="module")
 def server(bentoml_home, tmp_path_factory):
-    """`bentoml serve credit_scoring.service:CreditScoring` on a free port, until the end."""
+    """`bentoml serve credit_scoring.serving.service:CreditScoring` on a free port, until the end."""
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}
@@ -153,7 +155,7 @@ def server(bentoml_home, tmp_path_factory):
             [
                 str(BIN / "bentoml"),
                 "serve",
-                "credit_scoring.service:CreditScoring",
+                "credit_scoring.serving.service:CreditScoring",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -214,7 +216,7 @@ def test_scorer_score_events_equals_the_pipeline_feature_table(small_world, smal
 
 def test_scorer_advice_is_the_library_advice_with_todays_decision(small_model, sample):
     """Scorer.advise (the service's logic) == advice.advise on the same feature row."""
-    from credit_scoring.advice import advise
+    from credit_scoring.decision.advice import advise
 
     scorer = Scorer(small_model, {"model_version": "t"})
     for _, row in sample.iterrows():
@@ -225,7 +227,7 @@ def test_scorer_advice_is_the_library_advice_with_todays_decision(small_model, s
 
 
 def test_scorer_batch_refuses_more_than_max_batch(small_model):
-    from credit_scoring.serving import BatchTooLargeError
+    from credit_scoring.serving.contract import BatchTooLargeError
 
     scorer = Scorer(small_model, {}, max_batch=3)
     assert len(scorer.score_batch([{}] * 3)) == 3, "a batch at the limit is scored"
@@ -281,7 +283,7 @@ def test_score_events_over_http_equals_batch_scoring(server, small_world, sample
 def test_advice_over_http_is_the_library_advice(server, sample, small_model):
     """/advice == advice.advise for the same people: today's decision, then the actions
     (largest gain first) whose claimed new score the model gives for the changed features."""
-    from credit_scoring.advice import advise
+    from credit_scoring.decision.advice import advise
 
     want = advise(small_model, sample)
     base = small_model.decide(sample[small_model.feature_names], with_reasons=False)

@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from credit_scoring import schemas
 from credit_scoring.config import BaseParams, SimulateParams
-from credit_scoring.simulate import (
+from credit_scoring.data.simulate import (
     TRUTH_COLUMNS,
     cohort_dates,
     iter_world_chunks,
@@ -358,11 +358,12 @@ def test_the_default_world_is_learnable_by_trees_and_not_by_an_additive_scorecar
     """What the world is for: on the default world, a monotone LightGBM on point-in-time
     features gets within 0.03 AUC of the oracle (the true PDs) on the newest cohort and
     beats the WoE logistic scorecard by at least 0.02."""
-    from credit_scoring.baseline import WoEScorecard
     from credit_scoring.config import LightGBMParams, SplitParams, TrainParams
-    from credit_scoring.features import compute_features, feature_names, monotone_constraints
-    from credit_scoring.split import out_of_time_split
-    from credit_scoring.train import feature_matrix, predict_margin, train_lightgbm
+    from credit_scoring.features.compute import compute_features
+    from credit_scoring.features.registry import feature_names, monotone_constraints
+    from credit_scoring.modelling.baseline import WoEScorecard
+    from credit_scoring.modelling.split import out_of_time_split
+    from credit_scoring.modelling.train import feature_matrix, predict_margin, train_lightgbm
 
     data, truth = simulate_world(SimulateParams(), BaseParams())
     table = compute_features(data)

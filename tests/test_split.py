@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from credit_scoring.config import SplitParams
-from credit_scoring.split import out_of_time_split
+from credit_scoring.modelling.split import out_of_time_split
 
 DATES = [dt.date(2024, m, 1) for m in (1, 3, 5, 7, 9, 11)]
 

@@ -9,10 +9,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from credit_scoring import io, schemas, streaming
+from credit_scoring import io, schemas
 from credit_scoring.config import BaseParams, SimulateParams
-from credit_scoring.features import compute_features
-from credit_scoring.ingest import ingest, write_ingest_result
+from credit_scoring.data import validated as vt
+from credit_scoring.data.ingest import ingest, write_ingest_result
+from credit_scoring.features import streaming
+from credit_scoring.features.compute import compute_features
 from credit_scoring.schemas import BehaviourData
 
 BATCH_ROWS = 5_000
@@ -40,7 +42,7 @@ def _write_raw(data: BehaviourData, folder) -> None:
 
 def _expected(folder) -> pd.DataFrame:
     """What the in-memory features stage writes: compute_features + the label."""
-    data = io.read_validated(folder)
+    data = vt.read_validated(folder)
     labels = data.outcomes[["person_id", "observation_date", "default_12m"]]
     return compute_features(data).merge(labels, on=["person_id", "observation_date"], how="left")
 
@@ -48,7 +50,7 @@ def _expected(folder) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def validated(tmp_path_factory):
     """A simulated world, rows shuffled, through ingest: a person-ordered validated folder."""
-    from credit_scoring.simulate import simulate_world
+    from credit_scoring.data.simulate import simulate_world
 
     root = tmp_path_factory.mktemp("stream")
     data, _ = simulate_world(SimulateParams(n_users=3_000, chunk_size=3_000), BaseParams())
@@ -138,13 +140,13 @@ class _BatchCounter:
 def test_ingest_writes_person_ordered_tables(validated):
     """Outcomes, events and contacts come out grouped by person, in profile order, so a
     chunk of people owns one contiguous run of rows; nothing is lost."""
-    data = io.read_validated(validated)
-    ids = streaming.profile_ids(data.profiles)
-    for name in streaming.PERSON_ORDERED:
-        codes = streaming.person_codes(getattr(data, name)["person_id"], ids)
+    data = vt.read_validated(validated)
+    ids = vt.profile_ids(data.profiles)
+    for name in vt.PERSON_ORDERED:
+        codes = vt.person_codes(getattr(data, name)["person_id"], ids)
         assert (codes >= 0).all(), f"{name}: every row belongs to a profile"
         assert (np.diff(codes) >= 0).all(), f"{name}: rows in person order"
-        assert streaming.person_order(getattr(data, name)["person_id"], ids) is None
+        assert vt.person_order(getattr(data, name)["person_id"], ids) is None
 
 
 def test_streamed_stage_equals_compute_features_with_tiny_chunks(
@@ -193,7 +195,7 @@ def test_a_folder_not_in_person_order_is_refused_by_the_streamer_and_loaded_whol
     """Events written in another order (an older ingest, a hand-made folder): streaming
     refuses it with a clear error and the stage falls back to the in-memory path,
     with the same result."""
-    data = io.read_validated(validated)
+    data = vt.read_validated(validated)
     folder = tmp_path / "unordered"
     _write_raw(_shuffled(data, seed=1), folder)
     with pytest.raises(streaming.NotPersonOrdered, match="not ordered by person"):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from credit_scoring.audit.gate import decide_promotion
 from credit_scoring.config import GateParams, MlflowParams
-from credit_scoring.tracking import decide_promotion, flatten, tracking_uri
+from credit_scoring.tracking.registry import flatten, tracking_uri
 
 GATE = GateParams(min_auc_gain=0.005, max_ece=0.01, max_psi=0.1)
 GOOD = {"auc": 0.80, "ece": 0.005, "psi": 0.02}

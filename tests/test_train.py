@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring import train as train_module
 from credit_scoring.config import LightGBMParams, TrainParams, TuneParams
-from credit_scoring.metrics import auc
-from credit_scoring.train import (
+from credit_scoring.modelling import train as train_module
+from credit_scoring.modelling.metrics import auc
+from credit_scoring.modelling.train import (
     TrainedModel,
     feature_matrix,
     lightgbm_params,
@@ -284,12 +284,13 @@ def test_end_to_end_on_the_simulated_world():
     """Simulator -> features -> out-of-time split -> LightGBM with the registry's monotone
     constraints (default "advanced" method, so the fallback is exercised when needed) ->
     calibration: the constraints hold exactly and the test cohort is ranked and calibrated."""
-    from credit_scoring.calibrate import choose_calibrator
     from credit_scoring.config import BaseParams, SimulateParams, SplitParams
-    from credit_scoring.features import compute_features, feature_names, monotone_constraints
-    from credit_scoring.metrics import ece
-    from credit_scoring.simulate import simulate_world
-    from credit_scoring.split import out_of_time_split
+    from credit_scoring.data.simulate import simulate_world
+    from credit_scoring.features.compute import compute_features
+    from credit_scoring.features.registry import feature_names, monotone_constraints
+    from credit_scoring.modelling.calibrate import choose_calibrator
+    from credit_scoring.modelling.metrics import ece
+    from credit_scoring.modelling.split import out_of_time_split
 
     data, _ = simulate_world(SimulateParams(n_users=6_000), BaseParams())
     table = compute_features(data)

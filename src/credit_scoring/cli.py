@@ -26,7 +26,7 @@ from credit_scoring.telemetry import disable_telemetry
 if TYPE_CHECKING:
     from rich.console import Group
 
-    from credit_scoring.advice import Advice
+    from credit_scoring.decision.advice import Advice
 
 app = typer.Typer(
     name="credit-scoring",
@@ -84,7 +84,7 @@ def _fail(message: str) -> None:
 @contextlib.contextmanager
 def _stage(name: str) -> Iterator[None]:
     """Time a stage and turn expected input errors into one clear line and exit code 2."""
-    from credit_scoring.ingest import InputError
+    from credit_scoring.data.ingest import InputError
 
     start = time.perf_counter()
     try:
@@ -120,7 +120,7 @@ def simulate(params: ParamsOption = Path("params.yaml")) -> None:
     Size, default rate, cohorts and drift come from the `simulate` section of params.yaml.
     The true default probabilities go to a separate file used only for evaluation.
     """
-    from credit_scoring import simulate as sim_mod
+    from credit_scoring.data import simulate as sim_mod
 
     p = _load(params)
     with _stage("simulate"), _progress() as bar:
@@ -148,7 +148,7 @@ def ingest(
     Missing files or columns and empty tables stop the stage with one line naming the file
     and column. Bad rows go to data/rejects with the reason; input = accepted + rejected.
     """
-    from credit_scoring import ingest as ingest_mod
+    from credit_scoring.data import ingest as ingest_mod
 
     p = _load(params)
     folder = input_dir or Path(p.data.input_dir)
@@ -178,8 +178,8 @@ def features(params: ParamsOption = Path("params.yaml")) -> None:
     streamed from Parquet, `features.chunk_people` people at a time, so memory stays
     bounded at millions of people.
     """
-    from credit_scoring import features as feat_mod
-    from credit_scoring import streaming
+    from credit_scoring.features import registry as feat_mod
+    from credit_scoring.features import streaming
 
     p = _load(params)
     if p.engine == "dask":
@@ -209,15 +209,16 @@ def features(params: ParamsOption = Path("params.yaml")) -> None:
 
 def _features_on_dask(p: Params) -> None:
     """The features stage on Dask (``engine: dask``): same outputs as the local engine."""
-    from credit_scoring import distributed
-    from credit_scoring.features import feature_names
+    from credit_scoring import cluster
+    from credit_scoring.features import dask_engine
+    from credit_scoring.features.registry import feature_names
     from credit_scoring.io import write_parquet
 
     out = Path(p.features.output_dir)
     with _stage("features (dask)"), _progress() as bar:
-        with distributed.dask_client(p.dask) as client:
+        with cluster.dask_client(p.dask) as client:
             task = bar.add_task("computing features on Dask (partitions)", total=None)
-            table, protected = distributed.compute_features_dask(
+            table, protected = dask_engine.compute_features_dask(
                 client,
                 p.data.validated_dir,
                 p.features.windows,
@@ -249,13 +250,13 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
     import numpy as np
     import pandas as pd
 
-    from credit_scoring import features as feat_mod
-    from credit_scoring.baseline import WoEScorecard
-    from credit_scoring.calibrate import choose_calibrator
+    from credit_scoring.decision.bundle import CreditModel
+    from credit_scoring.features import registry as feat_mod
     from credit_scoring.io import write_json, write_parquet
-    from credit_scoring.model import CreditModel
-    from credit_scoring.split import out_of_time_split
-    from credit_scoring.train import (
+    from credit_scoring.modelling.baseline import WoEScorecard
+    from credit_scoring.modelling.calibrate import choose_calibrator
+    from credit_scoring.modelling.split import out_of_time_split
+    from credit_scoring.modelling.train import (
         feature_matrix,
         labels,
         predict_margin,
@@ -284,10 +285,11 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
             )
             train_params = p.train.model_copy(update={"lightgbm": best})
         if p.engine == "dask":
-            from credit_scoring import distributed
+            from credit_scoring import cluster
+            from credit_scoring.modelling import dask_train
 
-            with distributed.dask_client(p.dask) as client:
-                trained = distributed.train_lightgbm_dask(
+            with cluster.dask_client(p.dask) as client:
+                trained = dask_train.train_lightgbm_dask(
                     client,
                     f"{p.features.output_dir}/features.parquet",  # workers read it too
                     split,
@@ -389,13 +391,13 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     import numpy as np
     import pandas as pd
 
-    from credit_scoring import evaluate as ev
-    from credit_scoring import fairness as fairness_mod
-    from credit_scoring import features as feat_mod
+    from credit_scoring.audit import evaluate as ev
+    from credit_scoring.audit import fairness as fairness_mod
+    from credit_scoring.decision.bundle import CreditModel
+    from credit_scoring.decision.scorecard import ScoreScale
+    from credit_scoring.features import registry as feat_mod
     from credit_scoring.io import write_atomic, write_json
-    from credit_scoring.metrics import auc, brier, ece, psi
-    from credit_scoring.model import CreditModel
-    from credit_scoring.scorecard import ScoreScale
+    from credit_scoring.modelling.metrics import auc, brier, ece, psi
 
     p = _load(params)
     models = Path(p.train.output_dir)
@@ -539,8 +541,8 @@ def _fairness_report(p: Params, test, decisions, true_pd=None) -> dict:
     """
     import pandas as pd
 
-    from credit_scoring.fairness import fairness_report
-    from credit_scoring.scorecard import ScoreScale
+    from credit_scoring.audit.fairness import fairness_report
+    from credit_scoring.decision.scorecard import ScoreScale
 
     oracle = None
     if true_pd is not None:
@@ -606,11 +608,11 @@ def score(
     """
     import pandas as pd
 
-    from credit_scoring import features as feat_mod
-    from credit_scoring import ingest as ingest_mod
+    from credit_scoring.data import ingest as ingest_mod
+    from credit_scoring.decision.batch import score_features
+    from credit_scoring.decision.bundle import CreditModel, decisions_frame
+    from credit_scoring.features.compute import compute_features
     from credit_scoring.io import write_parquet
-    from credit_scoring.model import CreditModel, decisions_frame
-    from credit_scoring.scoring import score_features
 
     p = _load(params)
     source = input_path or Path(p.features.output_dir) / "features.parquet"
@@ -618,7 +620,7 @@ def score(
         model = CreditModel.load(model_dir)
         if source.is_dir():
             result = ingest_mod.ingest(source)
-            table = feat_mod.compute_features(result.data, p.features.windows)
+            table = compute_features(result.data, p.features.windows)
             upstream = result.rejects.get("outcomes")
             n_input = len(table) + (0 if upstream is None else len(upstream))
         elif source.is_file():
@@ -666,8 +668,8 @@ def advice(
     """
     import pandas as pd
 
-    from credit_scoring import advice as advice_mod
-    from credit_scoring.model import CreditModel
+    from credit_scoring.decision import advice as advice_mod
+    from credit_scoring.decision.bundle import CreditModel
 
     p = _load(params)
     source = Path(p.features.output_dir) / "features.parquet"
@@ -767,11 +769,12 @@ def robustness(params: ParamsOption = Path("params.yaml")) -> None:
     """
     import pandas as pd
 
-    from credit_scoring import robustness as rb
-    from credit_scoring.features import person_data
-    from credit_scoring.io import read_validated, write_atomic, write_json
-    from credit_scoring.model import CreditModel
-    from credit_scoring.split import out_of_time_split
+    from credit_scoring.audit import robustness as rb
+    from credit_scoring.data.validated import read_validated
+    from credit_scoring.decision.bundle import CreditModel
+    from credit_scoring.features.compute import person_data
+    from credit_scoring.io import write_atomic, write_json
+    from credit_scoring.modelling.split import out_of_time_split
 
     p = _load(params)
     r = p.robustness
@@ -868,9 +871,10 @@ def register(params: ParamsOption = Path("params.yaml")) -> None:
     import pandas as pd
     from mlflow.models import infer_signature
 
-    from credit_scoring import tracking
+    from credit_scoring.audit.gate import decide_promotion
+    from credit_scoring.decision.bundle import CreditModel, decisions_frame
     from credit_scoring.io import write_json
-    from credit_scoring.model import CreditModel, decisions_frame
+    from credit_scoring.tracking import registry as tracking
 
     p = _load(params)
     models = Path(p.train.output_dir)
@@ -940,7 +944,7 @@ def register(params: ParamsOption = Path("params.yaml")) -> None:
                 if champ_auc is None:  # cannot re-score: fall back to its logged test AUC
                     champ_auc = client.get_run(champ.run_id).data.metrics.get("test_auc", 0.0)
                 champ_metrics = {"auc": float(champ_auc), "version": float(champ.version)}
-            decision = tracking.decide_promotion(
+            decision = decide_promotion(
                 {"auc": metrics["auc"], "ece": metrics["ece"], "psi": metrics["psi"]},
                 champ_metrics,
                 p.gate,
@@ -989,10 +993,10 @@ def package(
     registry, imports its plain-file bundle into the BentoML model store (BENTOML_HOME or
     `serve.bentoml_home`) labelled with the registry version and test metrics, and builds
     the Bento from bentofile.yaml. Serve it with
-    `bentoml serve credit_scoring.service:CreditScoring`.
+    `bentoml serve credit_scoring.serving.service:CreditScoring`.
     """
-    from credit_scoring import bento
     from credit_scoring.io import write_json
+    from credit_scoring.tracking import bento
 
     p = _load(params)
     bento.use_bentoml_home(p.serve.bentoml_home)

@@ -8,6 +8,7 @@ ignored deep inside a stage.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -229,10 +230,36 @@ class LimitParams(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> LimitParams:
-        from credit_scoring.limits import check_policy
-
-        check_policy(self)
+        self.grantable_range()
         return self
+
+    def grantable_range(self) -> tuple[float, float]:
+        """Refuse an inconsistent policy; return the smallest and largest grantable limits.
+
+        ``(lowest, highest)``: ``min_limit`` rounded up and ``max_limit`` rounded down to a
+        multiple of ``rounding``. Checked here, once, when params are read.
+        """
+        if self.top_score <= self.cutoff_score:
+            raise ValueError(
+                "top_score must be > cutoff_score; "
+                f"got top_score={self.top_score}, cutoff_score={self.cutoff_score}"
+            )
+        if self.income_multiple_at_top < self.income_multiple_at_cutoff:
+            raise ValueError(
+                "income_multiple_at_top must be >= income_multiple_at_cutoff (else a higher "
+                f"score could get a lower limit); got {self.income_multiple_at_top} < "
+                f"{self.income_multiple_at_cutoff}"
+            )
+        step = self.rounding
+        lowest = math.ceil(self.min_limit / step) * step
+        highest = math.floor(self.max_limit / step) * step
+        if lowest > highest:
+            raise ValueError(
+                "min_limit must be <= max_limit with at least one multiple of rounding between "
+                f"them; got min_limit={self.min_limit}, max_limit={self.max_limit}, "
+                f"rounding={step}"
+            )
+        return lowest, highest
 
 
 class TierParams(_Section):

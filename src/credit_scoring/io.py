@@ -67,20 +67,6 @@ def find_table_file(folder: str | Path, table: str) -> Path | None:
     return None
 
 
-def read_validated(folder: str | Path):
-    """Read the four validated tables written by ``ingest`` into a BehaviourData."""
-    from credit_scoring import schemas
-
-    folder = Path(folder)
-    frames = {}
-    for name, table in schemas.TABLES.items():
-        path = folder / f"{name}.parquet"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: validated table missing; run the ingest stage first")
-        frames[name] = schemas.conform(pd.read_parquet(path), table)
-    return schemas.BehaviourData(**frames)
-
-
 def write_parquet_ordered(
     df: pd.DataFrame, order: Any, path: str | Path, rows_per_group: int = 1 << 20
 ) -> Path:

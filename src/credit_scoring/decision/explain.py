@@ -28,10 +28,10 @@ import lightgbm as lgb
 import numpy as np
 from numpy.typing import ArrayLike
 
-from credit_scoring.calibrate import Calibrator
-from credit_scoring.features import SEVERE_DPD, FeatureSpec, feature_spec
+from credit_scoring.decision.scorecard import ScoreScale
+from credit_scoring.features.registry import SEVERE_DPD, FeatureSpec, feature_spec
+from credit_scoring.modelling.calibrate import Calibrator
 from credit_scoring.schemas import EDUCATION_LEVELS, Dimension
-from credit_scoring.scorecard import ScoreScale
 
 #: The five dimensions, in the column order of the points matrix.
 DIMENSIONS: tuple[Dimension, ...] = tuple(Dimension)

@@ -30,7 +30,6 @@ of a 500 CNY limit is about 45 CNY, far below the 300 CNY budget).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,31 +44,10 @@ _ROUNDING_SLACK = 1e-9
 def check_policy(policy: LimitParams) -> tuple[float, float]:
     """Refuse an inconsistent policy; return the smallest and largest grantable limits.
 
-    Returns:
-        ``(lowest, highest)``: ``min_limit`` rounded up and ``max_limit`` rounded down to a
-        multiple of ``rounding``.
+    The rules live with the params (:meth:`LimitParams.grantable_range`), checked when
+    params are read; this is the policy-side name for them.
     """
-    if policy.top_score <= policy.cutoff_score:
-        raise ValueError(
-            "top_score must be > cutoff_score; "
-            f"got top_score={policy.top_score}, cutoff_score={policy.cutoff_score}"
-        )
-    if policy.income_multiple_at_top < policy.income_multiple_at_cutoff:
-        raise ValueError(
-            "income_multiple_at_top must be >= income_multiple_at_cutoff (else a higher "
-            f"score could get a lower limit); got {policy.income_multiple_at_top} < "
-            f"{policy.income_multiple_at_cutoff}"
-        )
-    step = policy.rounding
-    lowest = math.ceil(policy.min_limit / step) * step
-    highest = math.floor(policy.max_limit / step) * step
-    if lowest > highest:
-        raise ValueError(
-            "min_limit must be <= max_limit with at least one multiple of rounding between "
-            f"them; got min_limit={policy.min_limit}, max_limit={policy.max_limit}, "
-            f"rounding={step}"
-        )
-    return lowest, highest
+    return policy.grantable_range()
 
 
 def repayment_capacity(

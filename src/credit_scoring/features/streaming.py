@@ -6,20 +6,20 @@ and contacts ordered by their person's row in ``profiles`` (:func:`person_order`
 each chunk of people owns one contiguous run of event rows. The stage then reads the
 events file twice, batch by batch:
 
-1. the *network* events (:func:`features.network_event_mask`: seriously late
+1. the *network* events (:func:`~credit_scoring.features.compute.network_event_mask`: seriously late
    repayments), the only events of one person that another person's features read,
    are kept for everyone (a few percent of the rows, only the columns those features
    read), and the order is checked;
-2. for each chunk of ``chunk_people`` people, :func:`features.person_data` cuts their
+2. for each chunk of ``chunk_people`` people, :func:`~credit_scoring.features.compute.person_data` cuts their
    outcomes, contacts and contacts' profiles; their own events plus their contacts'
-   network events then go through :func:`features.compute_features`: the same code as
+   network events then go through :func:`~credit_scoring.features.compute.compute_features`: the same code as
    the whole-table and the one-person paths, so the rows equal ``compute_features`` of
    the whole data.
 
 The feature table is written row group by row group as chunks finish. Peak memory is
 about one chunk's events plus the profiles, outcomes, contacts and network events.
 Folders that are not person-ordered (written by an older ingest) fall back to loading
-everything (:func:`features.compute_features_chunked`).
+everything (:func:`~credit_scoring.features.compute.compute_features_chunked`).
 """
 
 from __future__ import annotations
@@ -34,59 +34,29 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from credit_scoring import features, io, schemas
+from credit_scoring import io, schemas
+from credit_scoring.data.validated import person_codes, profile_ids, read_table, read_validated
+from credit_scoring.features.compute import (
+    compute_features,
+    compute_features_chunked,
+    network_event_mask,
+    person_data,
+    protected_attributes,
+)
+from credit_scoring.features.registry import DEFAULT_WINDOWS
 
 logger = logging.getLogger(__name__)
 
 # Event rows decoded at a time while streaming (one Arrow record batch).
 EVENTS_BATCH_ROWS = 1_000_000
 # Tables that ingest writes in person order (profiles define the order).
-PERSON_ORDERED: tuple[str, ...] = ("outcomes", "events", "contacts")
 LABEL = "default_12m"
-# Columns of the events that the network features read (features._Coded.severe_repayments).
+# Columns of the events that the network features read (:func:`~credit_scoring.features.compute.network_event_mask`).
 NETWORK_COLUMNS: tuple[str, ...] = ("person_id", "event_time", "event_type", "days_past_due")
 
 
 class NotPersonOrdered(ValueError):
     """A validated table is not ordered by person, so it cannot be streamed by chunk."""
-
-
-def _arrow(values: pd.Series | pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
-    return features._strings(values, len(values)) if isinstance(values, pd.Series) else values
-
-
-def person_codes(
-    person_ids: pd.Series | pa.ChunkedArray | pa.Array, profile_ids: pa.Array
-) -> np.ndarray:
-    """Row of each ``person_id`` in ``profile_ids`` (-1 if absent), looking up runs once."""
-    values = _arrow(person_ids)
-    if isinstance(values, pa.Array):
-        values = pa.chunked_array([values])
-    return features._codes_by_runs(values.cast(pa.large_string()), profile_ids)
-
-
-def profile_ids(profiles: pd.DataFrame) -> pa.Array:
-    """The profiles' ``person_id`` column as one Arrow array: the order people are chunked in."""
-    return _arrow(profiles["person_id"]).combine_chunks()
-
-
-def person_order(person_ids: pd.Series, ids: pa.Array) -> np.ndarray | None:
-    """Stable order of rows by their person's row in profiles; None if already in order.
-
-    Rows of people without a profile (not possible after ingest) go last.
-    """
-    codes = person_codes(person_ids, ids)
-    codes[codes < 0] = len(ids)
-    if len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all()):
-        return None
-    return np.argsort(codes, kind="stable")
-
-
-def _read_table(folder: Path, table: schemas.Table) -> pd.DataFrame:
-    path = folder / f"{table.name}.parquet"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: validated table missing; run the ingest stage first")
-    return schemas.conform(pd.read_parquet(path), table)
 
 
 def _events_frame(table: pa.Table) -> pd.DataFrame:
@@ -105,9 +75,9 @@ class _Folder:
 
 
 def _open(folder: Path) -> _Folder:
-    profiles = _read_table(folder, schemas.PROFILES)
-    outcomes = _read_table(folder, schemas.OUTCOMES)
-    contacts = _read_table(folder, schemas.CONTACTS)
+    profiles = read_table(folder, schemas.PROFILES)
+    outcomes = read_table(folder, schemas.OUTCOMES)
+    contacts = read_table(folder, schemas.CONTACTS)
     path = folder / "events.parquet"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: validated table missing; run the ingest stage first")
@@ -136,7 +106,7 @@ def _network_events(f: _Folder, batch_rows: int) -> tuple[pa.Table, np.ndarray]:
     for batch in f.events.iter_batches(batch_size=batch_rows, columns=list(NETWORK_COLUMNS)):
         last = _check_order(person_codes(batch.column("person_id"), f.ids), last, "events")
         cols = batch.select(["event_type", "days_past_due"]).to_pandas()
-        mask = features.network_event_mask(schemas.conform(cols, _TWO_COLUMNS))
+        mask = network_event_mask(schemas.conform(cols, _TWO_COLUMNS))
         kept.append(batch.filter(pa.array(mask)))
     schema = f.events.schema_arrow
     read = pa.Table.from_batches(kept) if kept else None
@@ -183,7 +153,7 @@ def _chunk_batches(
 
 def iter_feature_chunks(
     folder: str | Path,
-    windows: Sequence[int] = features.DEFAULT_WINDOWS,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
     chunk_people: int = 100_000,
     batch_rows: int = EVENTS_BATCH_ROWS,
 ) -> Iterator[pd.DataFrame]:
@@ -227,7 +197,7 @@ def _compute_chunks(
         # the events it would cut are the chunk's own rows (this run of the file) plus
         # the network events of those contacts, joined here in Arrow: one pandas copy.
         light = schemas.BehaviourData(f.profiles, f.outcomes, no_events, f.contacts)
-        sliced = features.person_data(light, f.ids.slice(lo, hi - lo).to_pylist())
+        sliced = person_data(light, f.ids.slice(lo, hi - lo).to_pylist())
         linked = np.zeros(len(f.ids), dtype=bool)
         linked[person_codes(sliced.profiles["person_id"], f.ids)] = True
         theirs = linked[network_codes] & ((network_codes < lo) | (network_codes >= hi))
@@ -242,7 +212,7 @@ def _compute_chunks(
             contacts=sliced.contacts,
         )
         del events, sliced
-        table = features.compute_features(data, windows)
+        table = compute_features(data, windows)
         table[LABEL] = data.outcomes[LABEL].array  # same rows, same order
         del data
         yield table
@@ -251,7 +221,7 @@ def _compute_chunks(
 def write_features(
     folder: str | Path,
     out_dir: str | Path,
-    windows: Sequence[int] = features.DEFAULT_WINDOWS,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
     chunk_people: int = 100_000,
     progress: Callable[[int, int], None] | None = None,
     batch_rows: int = EVENTS_BATCH_ROWS,
@@ -269,8 +239,8 @@ def write_features(
     except NotPersonOrdered as err:
         logger.warning("%s: %s; loading the whole folder (re-run ingest to stream it)", folder, err)
         return _write_in_memory(folder, out_dir, windows, chunk_people, progress)
-    outcomes = _read_table(folder, schemas.OUTCOMES)
-    profiles = _read_table(folder, schemas.PROFILES)
+    outcomes = read_table(folder, schemas.OUTCOMES)
+    profiles = read_table(folder, schemas.PROFILES)
     total, done, n_chunks, dates = len(outcomes), 0, 0, set()
     with io.atomic_path(out_dir / "features.parquet") as tmp:
         writer, schema = None, None
@@ -290,17 +260,17 @@ def write_features(
             if writer is not None:
                 writer.close()
         if writer is None:  # no outcome rows at all: an empty table with the same columns
-            empty = features.compute_features(_empty_data(profiles, outcomes), windows)
+            empty = compute_features(_empty_data(profiles, outcomes), windows)
             _labelled(empty, outcomes).to_parquet(tmp, index=False)
     io.write_parquet(
-        features.protected_attributes(_empty_data(profiles, outcomes)),
+        protected_attributes(_empty_data(profiles, outcomes)),
         out_dir / "protected.parquet",
     )
     return {"rows": done, "observation_dates": len(dates), "chunks": n_chunks}
 
 
 def _empty_data(profiles: pd.DataFrame, outcomes: pd.DataFrame) -> schemas.BehaviourData:
-    """Profiles and outcomes only: all that :func:`features.protected_attributes` reads."""
+    """Profiles and outcomes only: all that :func:`~credit_scoring.features.compute.protected_attributes` reads."""
     return schemas.BehaviourData(
         profiles=profiles,
         outcomes=outcomes,
@@ -322,9 +292,9 @@ def _write_in_memory(
     progress: Callable[[int, int], None] | None,
 ) -> dict[str, int]:
     """The whole folder in memory (tables not in person order)."""
-    data = io.read_validated(folder)
+    data = read_validated(folder)
     total = len(data.outcomes)
-    table = features.compute_features_chunked(
+    table = compute_features_chunked(
         data,
         windows,
         chunk_people=chunk_people,
@@ -332,6 +302,6 @@ def _write_in_memory(
     )
     table = _labelled(table, data.outcomes)
     io.write_parquet(table, out_dir / "features.parquet")
-    io.write_parquet(features.protected_attributes(data), out_dir / "protected.parquet")
+    io.write_parquet(protected_attributes(data), out_dir / "protected.parquet")
     dates = table["observation_date"].nunique()
     return {"rows": len(table), "observation_dates": dates, "chunks": 0}

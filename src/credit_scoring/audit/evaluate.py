@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
-from credit_scoring.metrics import classification_metrics, psi
+from credit_scoring.modelling.metrics import classification_metrics, psi
 
 COLORS = {"model": "#4c72b0", "baseline": "#dd8452", "oracle": "#55a868"}
 
@@ -96,7 +96,7 @@ def band_table(
     limit: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """People, observed default rate, mean PD (and mean limit) per score band, lowest first."""
-    from credit_scoring.scorecard import assign_band
+    from credit_scoring.decision.scorecard import assign_band
 
     names = sorted(bands, key=bands.get)
     df = pd.DataFrame({"band": assign_band(score, bands), "y": y, "p": p})

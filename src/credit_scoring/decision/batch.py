@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from credit_scoring.model import CreditModel, FeatureInputError
+from credit_scoring.decision.bundle import CreditModel, FeatureInputError
 
 KEY = ("person_id", "observation_date")
 

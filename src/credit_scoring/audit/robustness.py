@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from credit_scoring.features import DEFAULT_WINDOWS, compute_features
+from credit_scoring.features.compute import compute_features
+from credit_scoring.features.registry import DEFAULT_WINDOWS
 from credit_scoring.schemas import (
     CONTACTS,
     EVENTS,

@@ -20,7 +20,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from credit_scoring import metrics
+from credit_scoring.modelling import metrics
 
 Method = Literal["isotonic", "sigmoid"]
 METHODS: tuple[str, ...] = ("isotonic", "sigmoid")

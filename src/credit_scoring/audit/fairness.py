@@ -42,7 +42,7 @@ from fairlearn.metrics import (
 from matplotlib.figure import Figure
 
 from credit_scoring.config import FairnessParams
-from credit_scoring.metrics import auc, ece
+from credit_scoring.modelling.metrics import auc, ece
 
 UNKNOWN = "unknown"
 #: Columns the decisions frame must carry (one row per test person, aligned with labels).

@@ -34,7 +34,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from credit_scoring.config import LightGBMParams, TrainParams
-from credit_scoring.features import split_gain_weights
+from credit_scoring.features.registry import split_gain_weights
 
 logger = logging.getLogger(__name__)
 

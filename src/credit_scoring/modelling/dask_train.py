@@ -28,12 +28,11 @@ store) and have this package installed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +43,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from credit_scoring import schemas
-from credit_scoring.config import ConfigError, DaskParams, TrainParams
-from credit_scoring.features import (
-    DEFAULT_WINDOWS,
-    compute_features,
-    network_event_mask,
-    person_data,
-    protected_attributes,
-)
-from credit_scoring.split import Split
-from credit_scoring.train import (
+from credit_scoring.cluster import location, worker_addresses
+from credit_scoring.config import TrainParams
+from credit_scoring.modelling.split import Split
+from credit_scoring.modelling.train import (
     LABEL_COLUMN,
     TrainedModel,
     feature_matrix,
@@ -76,166 +68,6 @@ _SKLEARN_NAMES: dict[str, str] = {
     "lambda_l2": "reg_lambda",
     "seed": "random_state",
 }
-
-
-class ClusterError(ConfigError):
-    """The configured Dask scheduler cannot be reached (a one-line, fixable error)."""
-
-
-# --------------------------------------------------------------------------- cluster
-
-
-@contextlib.contextmanager
-def dask_client(params: DaskParams) -> Iterator[Any]:
-    """A ``distributed.Client`` for one run; closed (and a LocalCluster stopped) at the end.
-
-    With ``params.scheduler_address`` it connects to that running cluster and fails within
-    ``connect_timeout_s`` with :class:`ClusterError` when nobody answers. Without it, a
-    LocalCluster of ``n_workers`` worker processes is started for the run.
-    """
-    from distributed import Client, LocalCluster
-
-    address = params.scheduler_address.strip()
-    timeout = f"{params.connect_timeout_s}s"
-    if address:
-        try:
-            client = Client(address, timeout=timeout)
-        except (OSError, TimeoutError, ValueError, TypeError) as err:
-            reason = (str(err).splitlines() or [type(err).__name__])[0]
-            raise ClusterError(
-                f"dask.scheduler_address: cannot connect to the Dask scheduler at {address!r} "
-                f"within {params.connect_timeout_s:g} s ({reason})"
-            ) from None
-        with contextlib.closing(client):
-            yield client
-        return
-    with (
-        LocalCluster(
-            n_workers=params.n_workers,
-            threads_per_worker=params.threads_per_worker,
-            processes=True,
-            memory_limit=params.memory_limit,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster, timeout=timeout) as client,
-    ):
-        client.wait_for_workers(params.n_workers, timeout=params.connect_timeout_s * 6)
-        yield client
-
-
-def _location(path: str | Path) -> str:
-    """A path every worker can open: URIs as given, local paths made absolute."""
-    text = str(path)
-    return text if "://" in text else str(Path(text).resolve())
-
-
-def _workers(client: Any) -> list[str]:
-    """Worker addresses in a fixed (sorted) order, so data placement is reproducible."""
-    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
-    if not workers:
-        raise ClusterError("the Dask cluster has no workers")
-    return workers
-
-
-# --------------------------------------------------------------------------- features
-
-
-def _read(folder: str, table: str, flt: pc.Expression | None = None) -> pd.DataFrame:
-    """Rows of a validated table matching ``flt``, in file order, with canonical dtypes."""
-    path = f"{folder}/{table}.parquet"
-    arrow = ds.dataset(path, format="parquet").to_table(filter=flt)
-    return schemas.conform(arrow.to_pandas(), schemas.TABLES[table]).reset_index(drop=True)
-
-
-def _plan(folder: str, people_per_partition: int) -> tuple[list[tuple[str, str]], int]:
-    """(first, last) person_id of each partition, and the events file's row groups."""
-    ids = ds.dataset(f"{folder}/outcomes.parquet", format="parquet").to_table(
-        columns=["person_id"]
-    )["person_id"]
-    people = pc.unique(ids.drop_null())
-    people = people.take(pc.sort_indices(people)).to_pylist()
-    bounds = [
-        (people[i], people[min(i + people_per_partition, len(people)) - 1])
-        for i in range(0, len(people), people_per_partition)
-    ]
-    events = ds.dataset(f"{folder}/events.parquet", format="parquet")
-    n_groups = sum(f.metadata.num_row_groups for f in events.get_fragments())
-    return bounds, n_groups
-
-
-def _row_groups(folder: str) -> list[ds.ParquetFileFragment]:
-    events = ds.dataset(f"{folder}/events.parquet", format="parquet")
-    return [rg for f in events.get_fragments() for rg in f.split_by_row_group()]
-
-
-def _network_events(folder: str, group: int) -> pd.DataFrame:
-    """The events of one row group that reach other people's features (network features)."""
-    table = _row_groups(folder)[group].to_table()
-    events = schemas.conform(table.to_pandas(), schemas.TABLES["events"])
-    return events[network_event_mask(events)].reset_index(drop=True)
-
-
-def _partition_features(
-    folder: str,
-    first: str,
-    last: str,
-    network: list[pd.DataFrame],
-    windows: tuple[int, ...],
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features (with the label) and protected attributes of the people in [first, last]."""
-    field = pc.field("person_id")
-    in_range = (field >= pa.scalar(first)) & (field <= pa.scalar(last))
-    outcomes = _read(folder, "outcomes", in_range)
-    events = _read(folder, "events", in_range)
-    contacts = _read(folder, "contacts", in_range)
-    people = pd.Index(outcomes["person_id"].dropna().unique())
-    linked = people.union(pd.Index(contacts["contact_id"].dropna().unique()))
-    profiles = _read(folder, "profiles", field.isin(pa.array(linked.astype(str).tolist())))
-    others = pd.concat(network, ignore_index=True) if network else events.iloc[:0]
-    who = others["person_id"]
-    outside = ~((who >= first) & (who <= last)).to_numpy(dtype=bool, na_value=False)
-    events = pd.concat([events, others[outside]], ignore_index=True)
-    data = person_data(schemas.BehaviourData(profiles, outcomes, events, contacts), people)
-    table = compute_features(data, windows)
-    label = data.outcomes[["person_id", "observation_date", LABEL_COLUMN]]
-    table = table.merge(label, on=["person_id", "observation_date"], how="left")
-    return table, protected_attributes(data)
-
-
-def compute_features_dask(
-    client: Any,
-    validated_dir: str | Path,
-    windows: Sequence[int] = DEFAULT_WINDOWS,
-    people_per_partition: int = 25_000,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The feature table (with ``default_12m``) and protected attributes, computed on Dask.
-
-    Equal to the local engine's output (``compute_features_chunked`` + the label merge and
-    ``protected_attributes``) row for row; rows come ordered by ``person_id`` range, within
-    a range in the outcomes file's order. ``progress(done, total)`` counts partitions.
-    """
-    from distributed import as_completed
-
-    folder = _location(validated_dir)
-    windows = tuple(sorted(int(w) for w in windows))
-    bounds, n_groups = client.submit(_plan, folder, people_per_partition, pure=False).result()
-    network = [client.submit(_network_events, folder, g, pure=False) for g in range(n_groups)]
-    parts = [
-        client.submit(_partition_features, folder, a, b, network, windows, pure=False)
-        for a, b in bounds
-    ]
-    for done, _ in enumerate(as_completed(parts, loop=client.loop), start=1):
-        if progress is not None:
-            progress(done, len(parts))
-    results = client.gather(parts)
-    del network, parts
-    if not results:
-        raise ValueError(f"{validated_dir}: outcomes has no people to compute features for")
-    table = pd.concat([r[0] for r in results], ignore_index=True)
-    protected = pd.concat([r[1] for r in results], ignore_index=True)
-    return table, protected
 
 
 # --------------------------------------------------------------------------- training
@@ -401,8 +233,8 @@ def train_lightgbm_dask(
         if not 0 < y.sum() < y.size:
             raise ValueError(f"the {name} slice needs both defaulters and non-defaulters")
 
-    workers = _workers(client)
-    path = _location(features_path)
+    workers = worker_addresses(client)
+    path = location(features_path)
     dates = [str(d) for d in split.cohorts["train"]]
     parts = [
         client.submit(

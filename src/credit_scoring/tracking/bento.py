@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from credit_scoring.config import MlflowParams
-from credit_scoring.serving import BENTO_MODEL_NAME, SERVE_INFO_FILE
+from credit_scoring.serving.contract import BENTO_MODEL_NAME, SERVE_INFO_FILE
 
 BENTOFILE = "bentofile.yaml"
 
@@ -53,7 +53,7 @@ def registry_model(params: MlflowParams, alias: str) -> RegistryModel:
     import mlflow
     from mlflow import MlflowClient
 
-    from credit_scoring import tracking
+    from credit_scoring.tracking import registry as tracking
 
     uri = tracking.tracking_uri(params)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -77,8 +77,8 @@ def download_bundle(params: MlflowParams, reg: RegistryModel, dest: Path) -> Pat
     """Download the registered version's artefacts and return its bundle folder."""
     import mlflow
 
-    from credit_scoring import tracking
-    from credit_scoring.model import BUNDLE_FILE
+    from credit_scoring.decision.bundle import BUNDLE_FILE
+    from credit_scoring.tracking import registry as tracking
 
     mlflow.set_tracking_uri(tracking.tracking_uri(params))
     mlflow.set_registry_uri(tracking.tracking_uri(params))
@@ -110,7 +110,7 @@ def import_bundle(
     """
     import bentoml
 
-    from credit_scoring.model import BOOSTER_FILE, BUNDLE_FILE, CreditModel
+    from credit_scoring.decision.bundle import BOOSTER_FILE, BUNDLE_FILE, CreditModel
 
     bundle_dir = Path(bundle_dir)
     model = CreditModel.load(bundle_dir)  # refuse to package a bundle that does not load

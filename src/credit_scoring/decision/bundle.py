@@ -18,13 +18,13 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from credit_scoring import explain, limits
-from credit_scoring.calibrate import Calibrator
 from credit_scoring.config import DecisionParams, ScoreParams
-from credit_scoring.features import feature_spec
+from credit_scoring.decision import explain, limits
+from credit_scoring.decision.scorecard import ScoreScale, assign_band
+from credit_scoring.features.registry import feature_spec
 from credit_scoring.io import write_atomic, write_json
+from credit_scoring.modelling.calibrate import Calibrator
 from credit_scoring.schemas import Dimension
-from credit_scoring.scorecard import ScoreScale, assign_band
 
 BOOSTER_FILE = "booster.txt"
 BUNDLE_FILE = "bundle.json"

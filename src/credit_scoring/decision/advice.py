@@ -40,14 +40,14 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring.config import AdviceParams, TierParams
-from credit_scoring.explain import _format_value
-from credit_scoring.features import (
+from credit_scoring.decision.bundle import CreditModel
+from credit_scoring.decision.explain import _format_value
+from credit_scoring.features.registry import (
     DEFAULT_WINDOWS,
     PROTECTED_ATTRIBUTES,
     feature_spec,
     window_feature_name,
 )
-from credit_scoring.model import CreditModel
 
 UTILISATION_TARGET = 0.30  # the share of the limit advised as the most to use
 MONTH_DAYS = 365 / 12

@@ -44,6 +44,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from credit_scoring import io, schemas
+from credit_scoring.data import validated
 
 logger = logging.getLogger(__name__)
 
@@ -939,14 +940,13 @@ def write_ingest_result(
     order (stable: by the person's row in profiles), so the features stage can stream
     the events one chunk of people at a time (:mod:`credit_scoring.streaming`).
     """
-    from credit_scoring import streaming
 
-    ids = streaming.profile_ids(result.data.profiles)
+    ids = validated.profile_ids(result.data.profiles)
     for name in schemas.TABLES:
         df, path = getattr(result.data, name), Path(validated_dir) / f"{name}.parquet"
         order = None
-        if name in streaming.PERSON_ORDERED:
-            order = streaming.person_order(df["person_id"], ids)
+        if name in validated.PERSON_ORDERED:
+            order = validated.person_order(df["person_id"], ids)
         if order is None:
             io.write_parquet(df, path)
         else:

@@ -18,7 +18,7 @@ class CreditModelPyfunc(mlflow.pyfunc.PythonModel):
     """MLflow pyfunc face of :class:`credit_scoring.model.CreditModel`."""
 
     def load_context(self, context: Any) -> None:
-        from credit_scoring.model import CreditModel
+        from credit_scoring.decision.bundle import CreditModel
 
         self.model = CreditModel.load(context.artifacts["bundle"])
 
@@ -28,7 +28,7 @@ class CreditModelPyfunc(mlflow.pyfunc.PythonModel):
         ``params={"with_reasons": False}`` skips reasons and points (about 50x cheaper).
         """
         with_reasons = bool((params or {}).get("with_reasons", True))
-        from credit_scoring.model import decisions_frame
+        from credit_scoring.decision.bundle import decisions_frame
 
         return decisions_frame(self.model.decide(model_input, with_reasons=with_reasons))
 

@@ -1,6 +1,6 @@
 """BentoML service: the credit decision over HTTP (thin; the logic is in ``serving``).
 
-Serve it with ``bentoml serve credit_scoring.service:CreditScoring`` after
+Serve it with ``bentoml serve credit_scoring.serving.service:CreditScoring`` after
 ``credit-scoring package`` has put the registry's champion into the BentoML model store.
 The model is loaded once per worker, in ``__init__``, from the BentoML model store;
 nothing is read from MLflow per request. BentoML's /healthz, /livez, /readyz and
@@ -12,7 +12,7 @@ from __future__ import annotations
 import bentoml
 from starlette.responses import JSONResponse
 
-from credit_scoring.serving import (
+from credit_scoring.serving.contract import (
     BENTO_MODEL_NAME,
     AdviceRequest,
     AdviceResponse,
@@ -22,9 +22,9 @@ from credit_scoring.serving import (
     Decision,
     EventsRequest,
     ModelInfo,
-    Scorer,
     ScoreRequest,
 )
+from credit_scoring.serving.scorer import Scorer
 from credit_scoring.telemetry import disable_telemetry
 
 

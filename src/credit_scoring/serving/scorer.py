@@ -1,0 +1,254 @@
+"""The scorer behind the service: a deployable bundle and what the service says about it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from credit_scoring import schemas
+from credit_scoring.decision.bundle import POINT_COLUMNS, CreditModel
+from credit_scoring.decision.explain import DIMENSIONS
+from credit_scoring.features.compute import compute_features
+from credit_scoring.features.registry import DEFAULT_WINDOWS, FEATURES, SEVERE_DPD, feature_spec
+from credit_scoring.serving.contract import (
+    BENTO_MODEL_NAME,
+    DEFAULT_MAX_BATCH,
+    SERVE_INFO_FILE,
+    BatchTooLargeError,
+    EventsRequest,
+    Features,
+    utc_naive,
+)
+
+# --------------------------------------------------------------------------- the scorer
+
+
+def behaviour_data(req: EventsRequest, person_id: str = "applicant") -> schemas.BehaviourData:
+    """A one-person :class:`~credit_scoring.schemas.BehaviourData` from a request.
+
+    Known contacts become profiles (with their identity check) and their 30+ days late
+    repayments become events, exactly the slice :func:`credit_scoring.features.person_data`
+    cuts from the full tables.
+    """
+    ids = {c.contact_id for c in req.contacts}
+    while person_id in ids:
+        person_id += "_"
+    profile = {"person_id": person_id, **req.profile.model_dump()}
+    profiles = [profile]
+    events: list[dict[str, Any]] = []
+    for i, e in enumerate(req.events):
+        row = e.model_dump()
+        row["event_time"] = utc_naive(e.event_time)
+        row["event_id"] = e.event_id or f"e{i}"
+        row["person_id"] = person_id
+        events.append(row)
+    for c in req.contacts:
+        if not c.is_known:
+            continue
+        profiles.append({"person_id": c.contact_id, "identity_verified": c.identity_verified})
+        for j, late in enumerate(c.late_repayments or []):
+            if late.days_past_due >= SEVERE_DPD:
+                events.append(
+                    {
+                        "event_id": f"c{c.contact_id}:{j}",
+                        "person_id": c.contact_id,
+                        "event_time": utc_naive(late.event_time),
+                        "event_type": "repayment",
+                        "days_past_due": late.days_past_due,
+                    }
+                )
+    contacts = [
+        {"person_id": person_id, "contact_id": c.contact_id, "since_date": c.since_date}
+        for c in req.contacts
+    ]
+
+    def table(rows: list[dict[str, Any]], spec: schemas.Table) -> pd.DataFrame:
+        frame = pd.DataFrame(rows, columns=list(spec.column_names)) if rows else None
+        if frame is None:
+            return schemas.empty_table(spec)
+        for col in spec.columns:
+            if col.kind in ("date", "datetime"):
+                frame[col.name] = pd.to_datetime(frame[col.name])
+        return schemas.conform(frame, spec)
+
+    outcomes = [{"person_id": person_id, "observation_date": req.observation_date}]
+    return schemas.BehaviourData(
+        profiles=table(profiles, schemas.PROFILES),
+        outcomes=table(outcomes, schemas.OUTCOMES),
+        events=table(events, schemas.EVENTS),
+        contacts=table(contacts, schemas.CONTACTS),
+    )
+
+
+def feature_windows(feature_names: Sequence[str]) -> tuple[int, ...]:
+    """The feature windows a model's feature list was computed with."""
+    windows = set(DEFAULT_WINDOWS)
+    for name in feature_names:
+        stem, _, suffix = name.rpartition("_")
+        if suffix.endswith("d") and suffix[:-1].isdigit() and stem:
+            try:
+                feature_spec(name)
+            except KeyError:
+                continue
+            if name not in {s.name for s in FEATURES}:
+                windows.add(int(suffix[:-1]))
+    return tuple(sorted(windows))
+
+
+class Scorer:
+    """A credit model and what the service says about it: the service's whole logic."""
+
+    def __init__(
+        self, model: CreditModel, info: dict[str, Any], max_batch: int = DEFAULT_MAX_BATCH
+    ) -> None:
+        self.model = model
+        self.info = info
+        self.max_batch = int(max_batch)
+        self.version = str(info.get("model_version", "unknown"))
+        self.windows = feature_windows(model.feature_names)
+        unknown = sorted(set(model.feature_names) - set(Features.model_fields))
+        if unknown:
+            raise ValueError(
+                f"the model uses features the API does not declare: {unknown[:5]} "
+                "(the API's feature schema follows the default feature windows)"
+            )
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Scorer:
+        """A bundle folder (booster.txt, bundle.json) plus its serve_info.json, if any."""
+        folder = Path(folder)
+        info_file = folder / SERVE_INFO_FILE
+        info = json.loads(info_file.read_text()) if info_file.is_file() else {}
+        return cls(CreditModel.load(folder), info, info.get("max_batch", DEFAULT_MAX_BATCH))
+
+    # --- decisions -------------------------------------------------------------------
+
+    def _decisions(self, X: np.ndarray, with_reasons: bool) -> list[dict[str, Any]]:
+        cols = self.model.decide_matrix(X, with_reasons)
+        return [decision_dict(cols, i, self.version, with_reasons) for i in range(len(X))]
+
+    def _row(self, features: dict[str, float | None]) -> list[float]:
+        return [
+            np.nan if features.get(n) is None else float(features[n])
+            for n in self.model.feature_names
+        ]
+
+    def score(self, features: dict[str, float | None], with_reasons: bool = True) -> dict:
+        """One person's decision from their feature values (missing = unknown)."""
+        X = np.array([self._row(features)], dtype=np.float64)
+        return self._decisions(X, with_reasons)[0]
+
+    def score_batch(
+        self, people: Sequence[dict[str, float | None]], with_reasons: bool = False
+    ) -> list[dict]:
+        """Decisions in order; more than ``max_batch`` people is refused."""
+        if len(people) > self.max_batch:
+            raise BatchTooLargeError(
+                f"people: {len(people)} people in one call; at most {self.max_batch} "
+                "(serve.max_batch) are accepted; split the batch"
+            )
+        X = np.array([self._row(p) for p in people], dtype=np.float64).reshape(
+            len(people), len(self.model.feature_names)
+        )
+        return self._decisions(X, with_reasons)
+
+    def advise(
+        self,
+        features: dict[str, float | None],
+        max_actions: int = 3,
+        min_gain_points: int = 1,
+        with_reasons: bool = False,
+    ) -> dict:
+        """Today's decision and the changes within the person's power that gain most."""
+        from credit_scoring.config import AdviceParams
+        from credit_scoring.decision.advice import advise
+
+        row = {n: np.nan if features.get(n) is None else float(features[n]) for n in features}
+        params = AdviceParams(max_actions=max_actions, min_gain_points=min_gain_points)
+        result = advise(self.model, pd.DataFrame([row]), params)[0].to_dict()
+        return {
+            "decision": self.score(features, with_reasons),
+            "advice": result["items"],
+            "combined": result["combined"],
+            "combined_sentence": result["combined_sentence"],
+            "model_version": self.version,
+        }
+
+    def features_from_events(self, req: EventsRequest) -> pd.DataFrame:
+        """The pipeline's feature code on the one-person data of ``req`` (one row)."""
+        return compute_features(behaviour_data(req), self.windows)
+
+    def score_events(self, req: EventsRequest) -> dict:
+        """Raw behaviour -> features (pipeline code) -> decision."""
+        table = self.features_from_events(req)
+        X = self.model.feature_matrix(table)
+        return self._decisions(X, req.with_reasons)[0]
+
+    def model_info(self) -> dict[str, Any]:
+        """Name, version, alias, training date, features with metadata, test metrics."""
+        m = self.model
+        used = set(np.asarray(m.feature_names)[np.asarray(m.used, dtype=bool)])
+        features = []
+        for name in m.feature_names:
+            spec = feature_spec(name)
+            features.append(
+                {
+                    "name": name,
+                    "dimension": spec.dimension.value,
+                    "description": spec.description,
+                    "unit": spec.unit,
+                    "risk_direction": spec.risk_direction,
+                    "used": name in used,
+                }
+            )
+        metrics = {
+            k: float(v)
+            for k, v in self.info.get("test_metrics", {}).items()
+            if isinstance(v, int | float) and np.isfinite(v)
+        }
+        return {
+            "model_name": self.info.get("model_name", BENTO_MODEL_NAME),
+            "model_version": self.version,
+            "alias": self.info.get("alias"),
+            "run_id": self.info.get("run_id"),
+            "bento_model": self.info.get("bento_model", ""),
+            "trained_at": m.metadata.get("trained_at"),
+            "cohorts": m.metadata.get("cohorts", {}),
+            "calibration": m.calibrator.method,
+            "features": features,
+            "dimensions": list(DIMENSIONS),
+            "test_metrics": metrics,
+            "score_bands": dict(m.score_params.bands),
+            "tiers": {t.name: t.min_score for t in m.decision_params.tiers},
+            "max_batch": self.max_batch,
+        }
+
+
+def decision_dict(cols: dict[str, Any], i: int, version: str, with_reasons: bool) -> dict:
+    """Row ``i`` of :meth:`CreditModel.decide_matrix`'s columns as the API's Decision."""
+    out: dict[str, Any] = {
+        "pd": float(cols["pd"][i]),
+        "score": int(cols["score"][i]),
+        "band": str(cols["band"][i]),
+        "credit_limit": float(cols["credit_limit"][i]),
+        "tiers": [str(t) for t in cols["tiers"][i]],
+        "reasons": None,
+        "base_points": None,
+        "dimension_points": None,
+        "model_version": version,
+    }
+    if with_reasons:
+        out["reasons"] = [
+            {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+            for r in cols["reasons"][i]
+        ]
+        out["base_points"] = float(cols["base_points"][i])
+        out["dimension_points"] = {
+            d: float(cols[c][i]) for d, c in zip(DIMENSIONS, POINT_COLUMNS, strict=True)
+        }
+    return out

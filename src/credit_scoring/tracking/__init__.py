@@ -1,0 +1,1 @@
+"""MLflow tracking and registry, and packaging the registry's champion for BentoML."""
