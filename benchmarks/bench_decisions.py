@@ -9,7 +9,7 @@ with reasons <= 5 ms; 10,000 without reasons <= 0.5 s.
 Usage::
 
     .venv/bin/python benchmarks/bench_decisions.py            # trains on 30,000 people
-    .venv/bin/python benchmarks/bench_decisions.py --model models_deploy/credit_model
+    .venv/bin/python benchmarks/bench_decisions.py --model models/bundle
 
 Writes ``benchmarks/results/decisions.json`` and prints a small table.
 """

@@ -14,7 +14,7 @@ sustained with reasons; p50 within 1.5x of the baseline.
 Usage::
 
     .venv/bin/python benchmarks/bench_service.py                       # trains on 30,000
-    .venv/bin/python benchmarks/bench_service.py --model models_deploy/credit_model
+    .venv/bin/python benchmarks/bench_service.py --model models/bundle
 
 Writes ``benchmarks/results/service.json`` and prints a table.
 """

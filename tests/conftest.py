@@ -34,32 +34,20 @@ def small_world():
 @pytest.fixture(scope="session")
 def small_model(small_world):
     """A real (small) LightGBM + calibrator bundle trained out of time on the small world."""
-    from credit_scoring.config import Params
+    from credit_scoring.config import CalibrateParams, Params
     from credit_scoring.decision.bundle import CreditModel
-    from credit_scoring.features.registry import feature_names, monotone_constraints
-    from credit_scoring.modelling.calibrate import choose_calibrator
+    from credit_scoring.features.registry import feature_names
     from credit_scoring.modelling.split import out_of_time_split
-    from credit_scoring.modelling.train import (
-        feature_matrix,
-        labels,
-        predict_margin,
-        train_lightgbm,
-    )
+    from credit_scoring.modelling.train import local_trainer
 
     _, _, table = small_world
     params = Params()
-    names = feature_names()
     split = out_of_time_split(table, params.split)
     lgbm = params.train.lightgbm.model_copy(update={"num_boost_round": 150, "learning_rate": 0.1})
-    trained = train_lightgbm(
-        split.train,
-        split.validation,
-        names,
-        monotone_constraints(names),
-        params.train.model_copy(update={"lightgbm": lgbm}),
+    model = CreditModel(
+        feature_names(),
+        train_params=params.train.model_copy(update={"lightgbm": lgbm}),
+        calibrate_params=CalibrateParams(method="sigmoid", ece_bins=10),
         seed=0,
-        num_threads=1,
     )
-    margin = predict_margin(trained.booster, feature_matrix(split.calibration, names))
-    cal, _ = choose_calibrator(margin, labels(split.calibration), "sigmoid", 10, 0)
-    return CreditModel(names, trained.booster, cal, trained.best_iteration)
+    return model.fit(split, local_trainer(num_threads=1))

@@ -77,7 +77,7 @@ def test_repro_writes_every_stage_output(project):
         "reports/plots/gains_ks.png",
         "reports/plots/band_table.png",
         "reports/plots/limit_distribution.png",
-        "models_deploy/credit_model/bundle.json",
+        "models/bundle/bundle.json",
         "data/scores/decisions.parquet",
         "reports/package.json",
         "reports/robustness.json",
@@ -167,7 +167,7 @@ def test_champion_loaded_by_alias_gives_identical_decisions(project):
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     loaded = mlflow.pyfunc.load_model("models:/credit-scoring@champion")
     feats = pd.read_parquet(project / "data/features/features.parquet").head(200)
-    bundle = CreditModel.load(project / "models_deploy/credit_model")
+    bundle = CreditModel.load(project / "models/bundle")
     got = loaded.predict(feats[bundle.feature_names])
     want = decisions_frame(bundle.decide(feats))
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))

@@ -44,7 +44,7 @@ ParamsOption = Annotated[
 ]
 
 
-DEPLOY_DIR = Path("models_deploy/credit_model")
+DEPLOY_DIR = Path("models/bundle")
 
 
 class StageError(Exception):
@@ -254,14 +254,10 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
     from credit_scoring.features import registry as feat_mod
     from credit_scoring.io import write_json, write_parquet
     from credit_scoring.modelling.baseline import WoEScorecard
-    from credit_scoring.modelling.calibrate import choose_calibrator
     from credit_scoring.modelling.split import out_of_time_split
     from credit_scoring.modelling.train import (
         feature_matrix,
         labels,
-        predict_margin,
-        train_lightgbm,
-        tune_lightgbm,
     )
 
     p = _load(params)
@@ -269,71 +265,40 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
     with _stage("train"):
         table = pd.read_parquet(Path(p.features.output_dir) / "features.parquet")
         names = feat_mod.feature_names(p.features.windows)
-        constraints = (
-            feat_mod.monotone_constraints(names) if p.train.use_monotone_constraints else None
-        )
         try:
             split = out_of_time_split(table, p.split)
         except ValueError as err:
             raise StageError(str(err)) from None
         if p.engine == "dask" and p.train.tune.enabled:
             raise StageError("train.tune.enabled is not supported with engine: dask")
-        train_params, trials = p.train, []
-        if p.train.tune.enabled:
-            best, trials = tune_lightgbm(
-                split.train, split.validation, names, constraints, p.train, p.base.seed
-            )
-            train_params = p.train.model_copy(update={"lightgbm": best})
+        model = CreditModel(
+            names,
+            score_params=p.score,
+            decision_params=p.decision,
+            train_params=p.train,
+            calibrate_params=p.calibrate,
+            seed=p.base.seed,
+        )
         if p.engine == "dask":
             from credit_scoring import cluster
-            from credit_scoring.modelling import dask_train
+            from credit_scoring.modelling.dask_train import dask_trainer
 
             with cluster.dask_client(p.dask) as client:
-                trained = dask_train.train_lightgbm_dask(
-                    client,
-                    f"{p.features.output_dir}/features.parquet",  # workers read it too
-                    split,
-                    names,
-                    constraints,
-                    train_params,
-                    p.base.seed,
-                )
+                # workers read the feature file too
+                model.fit(split, dask_trainer(client, f"{p.features.output_dir}/features.parquet"))
         else:
-            trained = train_lightgbm(
-                split.train, split.validation, names, constraints, train_params, p.base.seed
-            )
-        x_cal, y_cal = feature_matrix(split.calibration, names), labels(split.calibration)
-        calibrator, cal_report = choose_calibrator(
-            predict_margin(trained.booster, x_cal),
-            y_cal,
-            p.calibrate.method,
-            p.calibrate.ece_bins,
-            p.base.seed,
-        )
+            model.fit(split)
+        model.save(out / "bundle")
+        calibrator = model.calibrator
         y_tr = labels(split.train)
         baseline = WoEScorecard(
             max_bins=p.train.baseline_max_bins, C=p.train.baseline_C, random_state=p.base.seed
         ).fit(split.train[names], y_tr)
-        model = CreditModel(
-            feature_names=names,
-            booster=trained.booster,
-            calibrator=calibrator,
-            best_iteration=trained.best_iteration,
-            metadata={
-                "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
-                "cohorts": {k: [str(d) for d in v] for k, v in split.cohorts.items()},
-                "lightgbm_params": trained.params,
-                "monotone_constraints": dict(
-                    zip(names, constraints or [0] * len(names), strict=True)
-                ),
-            },
-        )
-        model.save(out / "bundle")
         preds = []
         for slice_name in ("train", "validation", "calibration", "test"):
             df = getattr(split, slice_name)
             x, y = feature_matrix(df, names), labels(df).astype(np.int8)
-            margin = predict_margin(trained.booster, x)
+            margin = model.margin(x)
             preds.append(
                 pd.DataFrame(
                     {
@@ -351,10 +316,7 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
         write_parquet(pd.concat(preds, ignore_index=True), out / "predictions.parquet")
         write_json(
             {
-                "best_iteration": trained.best_iteration,
-                "evals_result": trained.evals_result,
-                "calibration": cal_report,
-                "tuning_trials": trials,
+                **model.training,
                 "engine": p.engine,
                 "slices": {
                     k: len(getattr(split, k))
@@ -373,7 +335,7 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
                     f"{len(getattr(split, k)):,}"
                     for k in ("train", "validation", "calibration", "test")
                 ),
-                "best iteration": trained.best_iteration,
+                "best iteration": model.best_iteration,
                 "calibration": calibrator.method,
             },
         )
@@ -405,9 +367,7 @@ def evaluate(params: ParamsOption = Path("params.yaml")) -> None:
     plots = reports / "plots"
     with _stage("evaluate"):
         preds = pd.read_parquet(models / "predictions.parquet")
-        # The deployable bundle: the trained core under the current score scale and policy.
-        model = CreditModel.load(models / "bundle").with_policy(p.score, p.decision)
-        model.save(DEPLOY_DIR)
+        model = CreditModel.load(models / "bundle")
         scale = ScoreScale.from_params(p.score)
         n_bins = p.calibrate.ece_bins
         test = preds[preds["slice"] == "test"]

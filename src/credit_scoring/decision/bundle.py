@@ -9,6 +9,7 @@ than a pickle, so loading it never executes stored code.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +19,20 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from credit_scoring.config import DecisionParams, ScoreParams
+from credit_scoring.config import CalibrateParams, DecisionParams, ScoreParams, TrainParams
 from credit_scoring.decision import explain, limits
 from credit_scoring.decision.scorecard import ScoreScale, assign_band
-from credit_scoring.features.registry import feature_spec
+from credit_scoring.features.registry import feature_spec, monotone_constraints
 from credit_scoring.io import write_atomic, write_json
-from credit_scoring.modelling.calibrate import Calibrator
+from credit_scoring.modelling.calibrate import Calibrator, choose_calibrator
+from credit_scoring.modelling.split import Split
+from credit_scoring.modelling.train import (
+    Trainer,
+    feature_matrix,
+    labels,
+    local_trainer,
+    tune_lightgbm,
+)
 from credit_scoring.schemas import Dimension
 
 BOOSTER_FILE = "booster.txt"
@@ -39,21 +48,87 @@ class FeatureInputError(ValueError):
 
 @dataclass
 class CreditModel:
-    """Booster + calibrator + score scale + limit and tier policy over a fixed feature list."""
+    """Booster + calibrator + score scale + limit and tier policy over a fixed feature list.
+
+    An estimator: the constructor only stores settings (the feature list, the score scale
+    and limit policy, the training and calibration params, the seed); :meth:`fit` learns
+    ``booster``, ``calibrator``, ``best_iteration``, ``metadata`` and ``training`` (the
+    learning curves, calibration report and tuning trials) and returns ``self``;
+    :meth:`save` / :meth:`load` write and read the learned state as plain files. Every
+    decision (batch, service, advice, robustness, benchmarks) goes through this class.
+    """
 
     feature_names: list[str]
-    booster: lgb.Booster
-    calibrator: Calibrator
-    best_iteration: int
+    booster: lgb.Booster | None = None
+    calibrator: Calibrator | None = None
+    best_iteration: int = 0
     score_params: ScoreParams = field(default_factory=ScoreParams)
     decision_params: DecisionParams = field(default_factory=DecisionParams)
     metadata: dict[str, Any] = field(default_factory=dict)
+    train_params: TrainParams = field(default_factory=TrainParams)
+    calibrate_params: CalibrateParams = field(default_factory=CalibrateParams)
+    seed: int = 0
+    training: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.feature_names = list(self.feature_names)
         self.scale = ScoreScale.from_params(self.score_params)
         self.feature_dimensions = [feature_spec(n).dimension.value for n in self.feature_names]
-        self.used = explain.used_features(self.booster, self.best_iteration)
         self._col = {n: i for i, n in enumerate(self.feature_names)}
+        self.used = (
+            explain.used_features(self.booster, self.best_iteration)
+            if self.booster is not None
+            else np.zeros(len(self.feature_names), dtype=bool)
+        )
+
+    # --- learning --------------------------------------------------------------------
+
+    def fit(self, split: Split, trainer: Trainer | None = None) -> CreditModel:
+        """Learn the model out of time: LightGBM on ``split.train`` (early stopping on
+        ``split.validation``), the calibrator on ``split.calibration``. Returns ``self``.
+
+        Monotone constraints come from the feature registry (when
+        ``train_params.use_monotone_constraints``); with ``train_params.tune.enabled`` a
+        seeded random search picks the LightGBM params first. ``trainer`` fits the booster
+        (default: the local :func:`~credit_scoring.modelling.train.local_trainer`; the Dask
+        engine passes its own), so every engine shares the rest of this path.
+        """
+        names = self.feature_names
+        params = self.train_params
+        constraints = monotone_constraints(names) if params.use_monotone_constraints else None
+        trials: list[dict[str, Any]] = []
+        if params.tune.enabled:
+            if trainer is not None:
+                raise ValueError("train.tune.enabled is not supported with engine: dask")
+            best, trials = tune_lightgbm(
+                split.train, split.validation, names, constraints, params, self.seed
+            )
+            params = params.model_copy(update={"lightgbm": best})
+        trained = (trainer or local_trainer())(split, names, constraints, params, self.seed)
+        self.booster, self.best_iteration = trained.booster, trained.best_iteration
+        margin = self.margin(feature_matrix(split.calibration, names))
+        self.calibrator, calibration = choose_calibrator(
+            margin,
+            labels(split.calibration),
+            self.calibrate_params.method,
+            self.calibrate_params.ece_bins,
+            self.seed,
+        )
+        cohorts = {k: [str(d) for d in v] for k, v in split.cohorts.items()}
+        self.metadata = {
+            "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+            "cohorts": cohorts,
+            "lightgbm_params": trained.params,
+            "monotone_constraints": dict(zip(names, constraints or [0] * len(names), strict=True)),
+        }
+        self.training = {
+            "best_iteration": trained.best_iteration,
+            "evals_result": trained.evals_result,
+            "calibration": calibration,
+            "tuning_trials": trials,
+        }
+        self.__post_init__()
+        return self
 
     # --- inputs ----------------------------------------------------------------------
 
@@ -153,14 +228,8 @@ class CreditModel:
 
     def with_policy(self, score: ScoreParams, decision: DecisionParams) -> CreditModel:
         """The same booster and calibrator under another score scale and limit policy."""
-        return CreditModel(
-            self.feature_names,
-            self.booster,
-            self.calibrator,
-            self.best_iteration,
-            score,
-            decision,
-            dict(self.metadata),
+        return dataclasses.replace(
+            self, score_params=score, decision_params=decision, metadata=dict(self.metadata)
         )
 
     # --- persistence -----------------------------------------------------------------

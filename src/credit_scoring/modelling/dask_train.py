@@ -49,6 +49,7 @@ from credit_scoring.modelling.split import Split
 from credit_scoring.modelling.train import (
     LABEL_COLUMN,
     TrainedModel,
+    Trainer,
     feature_matrix,
     fit_monotone,
     labels,
@@ -295,3 +296,23 @@ def train_lightgbm_dask(
         params=used,
         train_seconds=seconds,
     )
+
+
+def dask_trainer(client: Any, features_path: str | Path) -> Trainer:
+    """A :data:`~credit_scoring.modelling.train.Trainer` that fits on the Dask cluster.
+
+    Workers read their share of ``features_path`` themselves; the rest of
+    :meth:`~credit_scoring.decision.bundle.CreditModel.fit` (calibration, metadata) is the
+    same as for the local trainer.
+    """
+
+    def fit(
+        split: Split,
+        names: Sequence[str],
+        constraints: Sequence[int] | None,
+        params: TrainParams,
+        seed: int,
+    ) -> TrainedModel:
+        return train_lightgbm_dask(client, features_path, split, names, constraints, params, seed)
+
+    return fit

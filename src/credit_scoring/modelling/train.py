@@ -35,12 +35,34 @@ from numpy.typing import ArrayLike
 
 from credit_scoring.config import LightGBMParams, TrainParams
 from credit_scoring.features.registry import split_gain_weights
+from credit_scoring.modelling.split import Split
 
 logger = logging.getLogger(__name__)
 
 LABEL_COLUMN = "default_12m"
 METRICS: tuple[str, ...] = ("binary_logloss", "auc")  # the first one drives early stopping
 NUM_THREADS = 2
+
+
+#: Fits the booster of a model: ``(split, feature_names, constraints, params, seed)``.
+Trainer = Callable[[Split, Sequence[str], Sequence[int] | None, TrainParams, int], "TrainedModel"]
+
+
+def local_trainer(num_threads: int = NUM_THREADS) -> Trainer:
+    """The in-process trainer (:func:`train_lightgbm` on the split's train and validation)."""
+
+    def fit(
+        split: Split,
+        names: Sequence[str],
+        constraints: Sequence[int] | None,
+        params: TrainParams,
+        seed: int,
+    ) -> TrainedModel:
+        return train_lightgbm(
+            split.train, split.validation, names, constraints, params, seed, num_threads
+        )
+
+    return fit
 
 
 @dataclass
