@@ -24,7 +24,7 @@ from credit_scoring.data.ingest import (
 )
 from credit_scoring.data.validated import read_validated
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TINY = EXAMPLES / "tiny"
 BAD = EXAMPLES / "bad"
 
@@ -475,7 +475,7 @@ def test_a_failing_writer_leaves_no_partial_file(tmp_path, tiny_result, monkeypa
 
 # --------------------------------------------------------------------------- documentation
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "input-format.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "input-format.md"
 _KIND_TEXT = {
     "str": "text",
     "date": "date",
