@@ -32,6 +32,10 @@ class Dimension(StrEnum):
     SOCIAL_CONNECTIONS = "social_connections"
 
 
+#: The five dimensions in display order: the column order of every points matrix.
+DIMENSIONS: tuple[str, ...] = tuple(d.value for d in Dimension)
+
+
 class EventType(StrEnum):
     """Every event type the pipeline understands; anything else is rejected."""
 
@@ -230,10 +234,17 @@ PROFILES = Table(
     ),
 )
 
+#: The label column: 1 if the person defaulted within 12 months of the observation date.
+LABEL = "default_12m"
+#: The key of a row of outcomes, features, predictions and decisions: a person at a date.
+ROW_KEY: tuple[str, str] = ("person_id", "observation_date")
+DATE = "observation_date"
+
+
 OUTCOMES = Table(
     name="outcomes",
     description="One row per (person, observation date): when to score and, if known, the outcome.",
-    key=("person_id", "observation_date"),
+    key=ROW_KEY,
     columns=(
         Column("person_id", "str", "Person scored; must exist in profiles."),
         Column(
@@ -242,7 +253,7 @@ OUTCOMES = Table(
             "Point in time of the score: only events strictly before it are used.",
         ),
         Column(
-            "default_12m",
+            LABEL,
             "int",
             "1 if 90+ days past due within 12 months after the observation date, else 0; "
             "empty when not yet known (people to score).",

@@ -34,13 +34,14 @@ from credit_scoring.features.registry import DEFAULT_WINDOWS
 from credit_scoring.schemas import (
     CONTACTS,
     EVENTS,
+    ROW_KEY,
     BehaviourData,
     EventType,
     conform,
 )
 
 DAY = pd.Timedelta(days=1)
-KEYS = ["person_id", "observation_date"]
+KEYS = list(ROW_KEY)
 # Utilisation moving by more than this (10 points of the limit) between the two dates
 # is borrowing more or paying down: a material change, not score noise.
 MATERIAL_UTILISATION_CHANGE = 0.10

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring.decision.bundle import CreditModel, FeatureInputError
-
-KEY = ("person_id", "observation_date")
+from credit_scoring.schemas import ROW_KEY
 
 
 def score_features(
@@ -28,7 +27,7 @@ def score_features(
     reason = pd.Series(pd.NA, index=table.index, dtype="string")
     if "person_id" in table:
         reason[table["person_id"].isna()] = "missing person_id"
-        keys = [k for k in KEY if k in table]
+        keys = [k for k in ROW_KEY if k in table]
         dup = table.duplicated(subset=keys, keep="first")
         reason[dup & reason.isna()] = "duplicate " + " + ".join(keys)
     values = table[model.feature_names].apply(pd.to_numeric, errors="coerce")
@@ -43,7 +42,7 @@ def score_features(
         reason[i] = f"infinite {col}"
     ok = reason.isna().to_numpy()
     decided = model.decide(values[ok], with_reasons=with_reasons)
-    ids = [c for c in KEY if c in table]
+    ids = [c for c in ROW_KEY if c in table]
     decisions = pd.concat([table.loc[ok, ids], decided], axis=1).reset_index(drop=True)
     rejects = table.loc[~ok].assign(reason=reason[~ok]).reset_index(names="source_row")
     rejects["source_row"] += 1

@@ -33,11 +33,10 @@ from credit_scoring.modelling.train import (
     local_trainer,
     tune_lightgbm,
 )
-from credit_scoring.schemas import Dimension
+from credit_scoring.schemas import DIMENSIONS
 
 BOOSTER_FILE = "booster.txt"
 BUNDLE_FILE = "bundle.json"
-DIMENSIONS: tuple[str, ...] = tuple(d.value for d in Dimension)
 POINT_COLUMNS: tuple[str, ...] = tuple(f"points_{d}" for d in DIMENSIONS)
 INCOME_FEATURES = ("declared_income", "verified_income")
 

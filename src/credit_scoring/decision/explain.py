@@ -31,10 +31,8 @@ from numpy.typing import ArrayLike
 from credit_scoring.decision.scorecard import ScoreScale
 from credit_scoring.features.registry import SEVERE_DPD, FeatureSpec, feature_spec
 from credit_scoring.modelling.calibrate import Calibrator
-from credit_scoring.schemas import EDUCATION_LEVELS, Dimension
+from credit_scoring.schemas import DIMENSIONS, EDUCATION_LEVELS
 
-#: The five dimensions, in the column order of the points matrix.
-DIMENSIONS: tuple[Dimension, ...] = tuple(Dimension)
 #: Up to this many rows, contributions are computed on one thread: OpenMP start-up and
 #: synchronisation cost more than TreeSHAP for a handful of rows (10x slower on a busy
 #: 2-core machine for a single person).
@@ -96,7 +94,7 @@ def used_features(booster: lgb.Booster, num_iteration: int | None = None) -> np.
 @functools.lru_cache(maxsize=32)
 def _dimension_matrix(feature_dimensions: tuple[str, ...]) -> np.ndarray:
     """One-hot (f, 5) matrix: feature j belongs to dimension column d."""
-    column = {d.value: i for i, d in enumerate(DIMENSIONS)}
+    column = {d: i for i, d in enumerate(DIMENSIONS)}
     unknown = sorted({d for d in feature_dimensions if d not in column})
     if unknown:
         raise ValueError(f"unknown dimension(s) {unknown}; expected one of {list(column)}")

@@ -48,9 +48,7 @@ from credit_scoring.features.compute import (
     protected_attributes,
 )
 from credit_scoring.features.registry import DEFAULT_WINDOWS
-from credit_scoring.modelling.train import (
-    LABEL_COLUMN,
-)
+from credit_scoring.schemas import LABEL
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +106,7 @@ def _partition_features(
     events = pd.concat([events, others[outside]], ignore_index=True)
     data = person_data(schemas.BehaviourData(profiles, outcomes, events, contacts), people)
     table = compute_features(data, windows)
-    label = data.outcomes[["person_id", "observation_date", LABEL_COLUMN]]
+    label = data.outcomes[["person_id", "observation_date", LABEL]]
     table = table.merge(label, on=["person_id", "observation_date"], how="left")
     return table, protected_attributes(data)
 

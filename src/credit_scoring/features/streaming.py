@@ -44,13 +44,13 @@ from credit_scoring.features.compute import (
     protected_attributes,
 )
 from credit_scoring.features.registry import DEFAULT_WINDOWS
+from credit_scoring.schemas import LABEL
 
 logger = logging.getLogger(__name__)
 
 # Event rows decoded at a time while streaming (one Arrow record batch).
 EVENTS_BATCH_ROWS = 1_000_000
 # Tables that ingest writes in person order (profiles define the order).
-LABEL = "default_12m"
 # Columns of the events that the network features read (:func:`~credit_scoring.features.compute.network_event_mask`).
 NETWORK_COLUMNS: tuple[str, ...] = ("person_id", "event_time", "event_type", "days_past_due")
 

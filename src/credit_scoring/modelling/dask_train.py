@@ -47,7 +47,6 @@ from credit_scoring.cluster import location, worker_addresses
 from credit_scoring.config import TrainParams
 from credit_scoring.modelling.split import Split
 from credit_scoring.modelling.train import (
-    LABEL_COLUMN,
     TrainedModel,
     Trainer,
     feature_matrix,
@@ -56,6 +55,7 @@ from credit_scoring.modelling.train import (
     model_inputs,
     training_params,
 )
+from credit_scoring.schemas import LABEL
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +85,9 @@ def _training_part(
     stamps = pa.array(pd.to_datetime(dates).to_numpy())
     dataset = ds.dataset(features_path, format="parquet")
     date_type = dataset.schema.field("observation_date").type
-    flt = (
-        pc.field("observation_date").isin(stamps.cast(date_type))
-        & pc.field(LABEL_COLUMN).is_valid()
-    )
+    flt = pc.field("observation_date").isin(stamps.cast(date_type)) & pc.field(LABEL).is_valid()
     table = dataset.to_table(
-        columns=["person_id", "observation_date", LABEL_COLUMN, *names], filter=flt
+        columns=["person_id", "observation_date", LABEL, *names], filter=flt
     ).to_pandas()
     table = table.sort_values(["observation_date", "person_id"], kind="stable")
     share = table.iloc[index::n_parts]

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from credit_scoring.config import SplitParams
+from credit_scoring.schemas import DATE, LABEL
 
 logger = logging.getLogger(__name__)
 
-DATE_COLUMN = "observation_date"
-LABEL_COLUMN = "default_12m"
 SLICES: tuple[str, ...] = ("train", "validation", "calibration", "test")
 
 
@@ -55,14 +54,14 @@ def out_of_time_split(df: pd.DataFrame, split: SplitParams) -> Split:
         KeyError: ``observation_date`` or ``default_12m`` is missing.
         ValueError: fewer labelled cohorts than test + calibration + validation + 1 train.
     """
-    missing = [c for c in (DATE_COLUMN, LABEL_COLUMN) if c not in df.columns]
+    missing = [c for c in (DATE, LABEL) if c not in df.columns]
     if missing:
         raise KeyError(f"feature table lacks column(s) {missing} needed for the split")
 
-    labelled_mask = df[LABEL_COLUMN].notna().to_numpy()
+    labelled_mask = df[LABEL].notna().to_numpy()
     n_unlabelled = int((~labelled_mask).sum())
     labelled = df.loc[labelled_mask]
-    dates = pd.to_datetime(labelled[DATE_COLUMN])
+    dates = pd.to_datetime(labelled[DATE])
     cohorts = sorted(dates.unique())  # oldest first
 
     n_test, n_cal, n_val = split.test_cohorts, split.calibration_cohorts, split.validation_cohorts
@@ -82,7 +81,7 @@ def out_of_time_split(df: pd.DataFrame, split: SplitParams) -> Split:
         "test": cohorts[n_train + n_val + n_cal :],
     }
 
-    sort_cols = [DATE_COLUMN, "person_id"] if "person_id" in df.columns else [DATE_COLUMN]
+    sort_cols = [DATE, "person_id"] if "person_id" in df.columns else [DATE]
     slices: dict[str, pd.DataFrame] = {}
     for name, slice_dates in bounds.items():
         part = labelled.loc[dates.isin(slice_dates).to_numpy()]

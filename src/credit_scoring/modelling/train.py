@@ -36,10 +36,10 @@ from numpy.typing import ArrayLike
 from credit_scoring.config import LightGBMParams, TrainParams
 from credit_scoring.features.registry import split_gain_weights
 from credit_scoring.modelling.split import Split
+from credit_scoring.schemas import LABEL
 
 logger = logging.getLogger(__name__)
 
-LABEL_COLUMN = "default_12m"
 METRICS: tuple[str, ...] = ("binary_logloss", "auc")  # the first one drives early stopping
 NUM_THREADS = 2
 
@@ -95,17 +95,17 @@ def feature_matrix(df: pd.DataFrame, feature_names: Sequence[str]) -> np.ndarray
 
 def labels(df: pd.DataFrame) -> np.ndarray:
     """The 0/1 default label as float64; refuses missing labels (they belong to scoring)."""
-    if LABEL_COLUMN not in df.columns:
-        raise KeyError(f"feature table lacks the label column {LABEL_COLUMN!r}")
-    y = df[LABEL_COLUMN]
+    if LABEL not in df.columns:
+        raise KeyError(f"feature table lacks the label column {LABEL!r}")
+    y = df[LABEL]
     if y.isna().any():
         raise ValueError(
-            f"{int(y.isna().sum())} rows have no {LABEL_COLUMN}; drop them before training "
+            f"{int(y.isna().sum())} rows have no {LABEL}; drop them before training "
             "(out_of_time_split does)"
         )
     y_arr = y.to_numpy(dtype=np.float64)
     if not np.isin(y_arr, (0.0, 1.0)).all():
-        raise ValueError(f"{LABEL_COLUMN} must be 0 or 1; got values {np.unique(y_arr)[:5]}")
+        raise ValueError(f"{LABEL} must be 0 or 1; got values {np.unique(y_arr)[:5]}")
     return y_arr
 
 

@@ -12,9 +12,9 @@ import pandas as pd
 
 from credit_scoring import schemas
 from credit_scoring.decision.bundle import POINT_COLUMNS, CreditModel
-from credit_scoring.decision.explain import DIMENSIONS
 from credit_scoring.features.compute import compute_features
 from credit_scoring.features.registry import DEFAULT_WINDOWS, FEATURES, SEVERE_DPD, feature_spec
+from credit_scoring.schemas import DIMENSIONS
 from credit_scoring.serving.contract import (
     BENTO_MODEL_NAME,
     DEFAULT_MAX_BATCH,
