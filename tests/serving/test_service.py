@@ -146,7 +146,7 @@ def bentoml_home(tmp_path_factory, small_model) -> Path:
 
 @pytest.fixture(scope="module")
 def server(bentoml_home, tmp_path_factory):
-    """`bentoml serve credit_scoring.serving.service:CreditScoring` on a free port, until the end."""
+    """`bentoml serve credit_scoring.serving.service:CreditScoring` on a free port, to the end."""
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}

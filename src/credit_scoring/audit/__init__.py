@@ -1,1 +1,3 @@
-"""Checks of a trained model before it may serve: evaluation, fairness, robustness, the promotion gate."""
+"""Checks of a trained model before it may serve: evaluation, fairness, robustness, the
+promotion gate.
+"""

@@ -1,1 +1,3 @@
-"""Raw behaviour data in: the synthetic world, validation of user files, and the one reader of validated tables."""
+"""Raw behaviour data in: the synthetic world, validation of user files, and the one reader of
+validated tables.
+"""

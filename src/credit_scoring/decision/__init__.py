@@ -1,1 +1,3 @@
-"""From features to a credit decision: score scale, limits, reasons, the deployable bundle, batch scoring, advice."""
+"""From features to a credit decision: score scale, limits, reasons, the deployable bundle,
+batch scoring, advice.
+"""

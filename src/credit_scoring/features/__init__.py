@@ -1,1 +1,3 @@
-"""Point-in-time features: the registry (one home of feature knowledge) and the engines that compute them (in memory, streaming by chunks, Dask)."""
+"""Point-in-time features: the registry (one home of feature knowledge) and the engines that
+compute them (in memory, streaming by chunks, Dask).
+"""

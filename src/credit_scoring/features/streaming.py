@@ -10,9 +10,9 @@ events file twice, batch by batch:
    repayments), the only events of one person that another person's features read,
    are kept for everyone (a few percent of the rows, only the columns those features
    read), and the order is checked;
-2. for each chunk of ``chunk_people`` people, :func:`~credit_scoring.features.compute.person_data` cuts their
+2. for each chunk of ``chunk_people`` people, :func:`.compute.person_data` cuts their
    outcomes, contacts and contacts' profiles; their own events plus their contacts'
-   network events then go through :func:`~credit_scoring.features.compute.compute_features`: the same code as
+   network events then go through :func:`.compute.compute_features`: the same code as
    the whole-table and the one-person paths, so the rows equal ``compute_features`` of
    the whole data.
 
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 # Event rows decoded at a time while streaming (one Arrow record batch).
 EVENTS_BATCH_ROWS = 1_000_000
 # Tables that ingest writes in person order (profiles define the order).
-# Columns of the events that the network features read (:func:`~credit_scoring.features.compute.network_event_mask`).
+# Columns of the events that the network features read (compute.network_event_mask).
 NETWORK_COLUMNS: tuple[str, ...] = ("person_id", "event_time", "event_type", "days_past_due")
 
 
@@ -270,7 +270,7 @@ def write_features(
 
 
 def _empty_data(profiles: pd.DataFrame, outcomes: pd.DataFrame) -> schemas.BehaviourData:
-    """Profiles and outcomes only: all that :func:`~credit_scoring.features.compute.protected_attributes` reads."""
+    """Profiles and outcomes only: all that :func:`.compute.protected_attributes` reads."""
     return schemas.BehaviourData(
         profiles=profiles,
         outcomes=outcomes,

@@ -1,1 +1,3 @@
-"""From a feature table to a calibrated PD model: out-of-time split, LightGBM training, calibration, the WoE baseline, metrics."""
+"""From a feature table to a calibrated PD model: out-of-time split, LightGBM training,
+calibration, the WoE baseline, metrics.
+"""

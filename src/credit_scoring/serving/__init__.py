@@ -1,1 +1,3 @@
-"""The online contract (typed requests and responses), the scorer behind it and the thin BentoML service."""
+"""The online contract (typed requests and responses), the scorer behind it and the thin
+BentoML service.
+"""

@@ -1,1 +1,3 @@
-"""One module per DVC stage: read inputs, call the core, write outputs atomically, return a summary."""
+"""One module per DVC stage: read inputs, call the core, write outputs atomically, return a
+summary.
+"""
