@@ -938,7 +938,7 @@ def write_ingest_result(
     Every file is written atomically; the rejects file of a table is always written,
     empty when nothing was rejected. Outcomes, events and contacts are written in person
     order (stable: by the person's row in profiles), so the features stage can stream
-    the events one chunk of people at a time (:mod:`credit_scoring.streaming`).
+    the events one chunk of people at a time (:mod:`credit_scoring.features.streaming`).
     """
 
     ids = validated.profile_ids(result.data.profiles)

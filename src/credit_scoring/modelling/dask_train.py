@@ -1,29 +1,21 @@
-"""The Dask engine (``engine: dask``): the same features and training, on a cluster.
+"""The Dask trainer (``engine: dask``): the same LightGBM model, trained on a cluster.
 
-Nothing here re-implements a feature or a model setting; it only cuts the work and moves it:
-
-- **Features.** People are cut into partitions of ``dask.people_per_partition`` (contiguous
-  ranges of sorted ``person_id``). Each task reads its people's rows from the validated
-  Parquet files itself (range filters, so row groups of a person-sorted file are skipped),
-  adds the network slice of their contacts (their profiles and seriously late repayments,
-  :func:`credit_scoring.features.network_event_mask`), cuts it with
-  :func:`credit_scoring.features.person_data` and calls
-  :func:`credit_scoring.features.compute_features`, the very function the local engine and
-  the service use. The result equals the local table row for row.
-- **Training.** ``lightgbm.dask.DaskLGBMClassifier`` (data-parallel LightGBM, one LightGBM
-  machine per Dask worker) with the parameters of :func:`credit_scoring.train.training_params`
-  and the monotone constraints. Each worker reads its share of the training cohorts from the
-  feature Parquet itself. ``lightgbm.dask`` has no early stopping (and each worker's
-  ``evals_result_`` covers only its own rows, LightGBM issue #6963), so all
-  ``num_boost_round`` rounds are trained, the learning curves are computed here from the
-  whole train and validation slices, the best iteration is picked by the early-stopping rule
-  (first round after which the validation log loss did not improve for
-  ``early_stopping_rounds`` rounds) and the model is cut to it: the choice early stopping
-  would make on the same curve, at the price of the extra rounds.
+``lightgbm.dask.DaskLGBMClassifier`` (data-parallel LightGBM, one LightGBM machine per Dask
+worker) with the parameters of :func:`credit_scoring.modelling.train.training_params` and the
+monotone constraints. Each worker reads its share of the training cohorts from the feature
+Parquet itself. ``lightgbm.dask`` has no early stopping (and each worker's ``evals_result_``
+covers only its own rows, LightGBM issue #6963), so all ``num_boost_round`` rounds are
+trained, the learning curves are computed here from the whole train and validation slices,
+the best iteration is picked by the early-stopping rule (first round after which the
+validation log loss did not improve for ``early_stopping_rounds`` rounds) and the model is
+cut to it: the choice early stopping would make on the same curve, at the price of the
+extra rounds. :func:`dask_trainer` plugs it into
+:meth:`credit_scoring.decision.bundle.CreditModel.fit`.
 
 Paths are resolved to absolute paths (or kept as URIs such as ``s3://...``) on the client;
 with a real cluster every worker must see them at the same place (shared filesystem or object
-store) and have this package installed.
+store) and have this package installed. The cluster itself comes from
+:func:`credit_scoring.cluster.dask_client`.
 """
 
 from __future__ import annotations
