@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from credit_scoring.config import ScoreParams
+from credit_scoring.decision.bundle import POINT_COLUMNS, CreditModel
 from credit_scoring.decision.explain import (
     DIMENSIONS,
     contributions,
+    decompose,
     dimension_points,
-    explain,
     points_per_margin,
     reason_text,
     top_reasons,
@@ -252,14 +253,40 @@ def test_reasons_skip_unused_features_and_features_that_lowered_the_risk():
 
 
 @pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
-def test_explain_gives_the_standard_score_and_consistent_parts(model, method):
+def test_the_bundle_explains_with_the_standard_score_and_consistent_parts(model, method):
+    """The one explain path (CreditModel.decide_matrix with reasons) on the fixture booster."""
     booster, X, calibrators = model
     cal = calibrators[method]
-    e = explain(booster, cal, SCALE, X, NAMES, max_reasons=4)
+    d = CreditModel(NAMES, booster=booster, calibrator=cal).decide_matrix(X, with_reasons=True)
     standard = SCALE.score(cal.predict(booster.predict(X, raw_score=True)))
-    assert np.array_equal(e.score, standard), "explained score == the model's usual score"
-    assert np.array_equal(e.base_points + e.points.sum(1), e.unclipped_score), "exact parts"
-    assert all(r["points"] <= 0 for row in e.reasons for r in row), "reasons cost points"
+    assert np.array_equal(d["score"], standard), "explained score == the model's usual score"
+    points = np.column_stack([d[c] for c in POINT_COLUMNS])
+    unclipped = np.rint(SCALE.raw_score(d["pd"])).astype(np.int64)
+    assert np.array_equal(d["base_points"] + points.sum(1), unclipped), "exact parts"
+    assert all(r["points"] <= 0 for row in d["reasons"] for r in row), "reasons cost points"
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_decompose_computes_each_part_once_and_equals_the_separate_functions(model, method):
+    """One pass (score curve at the margin and at the bias computed once, reused for the
+    points per margin) gives bit for bit what the separate public functions give, also
+    for people whose contributions cancel out (the local-slope branch)."""
+    booster, X, calibrators = model
+    cal = calibrators[method]
+    contrib, bias = contributions(booster, X)
+    contrib[:3] = 0.0  # total exactly 0
+    contrib[3, [LATE, NAMES.index("verified_income")]] = [0.4, -0.4]
+    parts = decompose(contrib, bias, DIMS, cal, SCALE)
+    margin = contrib.sum(axis=1) + bias
+    assert np.array_equal(parts.margin, margin)
+    assert np.array_equal(parts.pd, cal.predict(margin))
+    assert np.array_equal(parts.score, SCALE.score(cal.predict(margin))), "the displayed score"
+    assert parts.score.dtype == np.int64 and parts.unclipped_score.dtype == np.int64
+    assert np.array_equal(parts.unclipped_score, np.rint(SCALE.raw_score(parts.pd)))
+    k = points_per_margin(bias, contrib.sum(axis=1), cal, SCALE)
+    assert np.array_equal(parts.points_per_margin, k), "k from the reused curves, bit for bit"
+    base, points = dimension_points(contrib, bias, DIMS, cal, SCALE)
+    assert np.array_equal(parts.base_points, base) and np.array_equal(parts.points, points)
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ Plausibility rules, enforced for every action:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring.config import AdviceParams, TierParams
-from credit_scoring.decision.bundle import CreditModel
+from credit_scoring.decision.bundle import CreditModel, decision_records
 from credit_scoring.decision.explain import _format_value
 from credit_scoring.features.registry import (
     DEFAULT_WINDOWS,
@@ -599,11 +599,16 @@ def complete_frame(features: pd.DataFrame, model: CreditModel) -> pd.DataFrame:
     return frame.astype(np.float64).reset_index(drop=True)
 
 
+#: The fields of today's decision that advice compares against (``Advice.current``).
+_NOW_KEYS = ("pd", "score", "band", "credit_limit", "tiers")
+
+
 def advise(
     model: CreditModel,
     features: pd.DataFrame,
     params: AdviceParams | None = None,
     actions: Sequence[Action] = ACTIONS,
+    today: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[Advice]:
     """Advice for each row of ``features`` (one person at an observation date each).
 
@@ -612,11 +617,19 @@ def advise(
     largest gain first (then higher limit, then catalogue order), at most ``max_actions``
     of them. ``combined`` is the outcome of doing all advised actions together (scored by
     the model too; None with fewer than two).
+
+    ``today``: the bundle's decision records of these rows
+    (:meth:`~credit_scoring.decision.bundle.CreditModel.decide_records`), when the caller
+    has already decided them (the service, which may also want reasons); without it,
+    today's rows are decided here, in the same batched call as the candidates. Either way
+    each row is decided once.
     """
     params = params or AdviceParams()
     n, k = len(features), len(actions)
     if n == 0:
         return []
+    if today is not None and len(today) != n:
+        raise ValueError(f"today has {len(today)} decisions for {n} rows of features")
     X = Columns.of(complete_frame(features, model))
     windows = feature_windows(model.feature_names)
     names = model.feature_names
@@ -631,28 +644,29 @@ def advise(
         return M
 
     changed = [changed_values(a, X, windows) for a in actions]
-    cols = model.decide_matrix(np.vstack([base, *(matrix(c) for c in changed)]), with_reasons=False)
-    score = np.asarray(cols["score"]).reshape(k + 1, n)
-    limit = np.asarray(cols["credit_limit"]).reshape(k + 1, n)
-    gains = score[1:] - score[0]
+    blocks = [matrix(c) for c in changed]
+    first = 0  # row of the first candidate in the batched call
+    if today is None:  # today's rows first, in the same call
+        blocks.insert(0, base)
+        first = n
+    cols = model.decide_matrix(np.vstack(blocks), with_reasons=False)
+    if today is None:
+        today = decision_records({c: v[:n] for c, v in cols.items()}, with_reasons=False)
+    now_all = [{key: t[key] for key in _NOW_KEYS} for t in today]
+    score = np.asarray(cols["score"])[first:].reshape(k, n)
+    limit = np.asarray(cols["credit_limit"])[first:].reshape(k, n)
+    gains = score - np.array([now["score"] for now in now_all], dtype=np.int64)
     declared = [a.features(windows) for a in actions]
 
     results: list[Advice] = []
     chosen_all: list[tuple[int, ...]] = []
-    for i in range(n):
-        now = {
-            "pd": float(cols["pd"][i]),
-            "score": int(score[0, i]),
-            "band": str(cols["band"][i]),
-            "credit_limit": float(limit[0, i]),
-            "tiers": [str(t) for t in cols["tiers"][i]],
-        }
-        order = sorted(range(k), key=lambda j: (-gains[j, i], -limit[j + 1, i], j))
+    for i, now in enumerate(now_all):
+        order = sorted(range(k), key=lambda j: (-gains[j, i], -limit[j, i], j))
         chosen = [j for j in order if gains[j, i] >= params.min_gain_points][: params.max_actions]
         items = []
         for j in chosen:
             a = actions[j]
-            out = _outcome(cols, (j + 1) * n + i, now)
+            out = _outcome(cols, first + j * n + i, now)
             old = {f: float(X[f][i]) for f in declared[j]}
             new = {f: float(changed[j][f][i]) if f in changed[j] else old[f] for f in declared[j]}
             items.append(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from credit_scoring.decision.bundle import CreditModel, FeatureInputError
+from credit_scoring.decision.bundle import CreditModel
+from credit_scoring.modelling.train import require_features
 from credit_scoring.schemas import ROW_KEY
 
 
@@ -16,13 +17,13 @@ def score_features(
 
     A missing feature column is fatal (nothing could be scored); row problems are not:
     a missing person_id, a duplicate key, or a non-numeric or infinite feature value.
-    Missing feature values (NaN) are allowed: the model treats them as 'unknown'.
+    Missing feature values (NaN) are allowed: the model treats them as 'unknown'. The
+    usable rows are decided by the bundle, in one call.
+
+    Raises:
+        FeatureInputError: a feature column is missing (a ``ValueError``).
     """
-    missing = [c for c in model.feature_names if c not in table.columns]
-    if missing:
-        raise FeatureInputError(
-            f"missing {len(missing)} feature column(s): {', '.join(missing[:5])}"
-        )
+    require_features(table, model.feature_names)
     table = table.reset_index(drop=True)
     reason = pd.Series(pd.NA, index=table.index, dtype="string")
     if "person_id" in table:
@@ -35,15 +36,15 @@ def score_features(
     for col in bad_type.columns[bad_type.any()]:
         rows = bad_type[col] & reason.isna()
         reason[rows] = [f"non-numeric {col} {v!r}" for v in table.loc[rows, col]]
-    arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    arr = model.feature_matrix(values)
     inf_rows = np.isinf(arr).any(axis=1) & reason.isna().to_numpy()
     for i in np.flatnonzero(inf_rows):
         col = model.feature_names[int(np.flatnonzero(np.isinf(arr[i]))[0])]
         reason[i] = f"infinite {col}"
     ok = reason.isna().to_numpy()
-    decided = model.decide(values[ok], with_reasons=with_reasons)
+    decided = pd.DataFrame(model.decide_matrix(arr[ok], with_reasons=with_reasons))
     ids = [c for c in ROW_KEY if c in table]
-    decisions = pd.concat([table.loc[ok, ids], decided], axis=1).reset_index(drop=True)
+    decisions = pd.concat([table.loc[ok, ids].reset_index(drop=True), decided], axis=1)
     rejects = table.loc[~ok].assign(reason=reason[~ok]).reset_index(names="source_row")
     rejects["source_row"] += 1
     return decisions, rejects

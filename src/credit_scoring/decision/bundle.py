@@ -2,15 +2,20 @@
 
 One object holds everything a decision needs: the ordered feature list and its
 metadata, the LightGBM booster, the calibrator, the 350-950 score scale and bands, the
-credit-limit policy and the benefit tiers. Batch scoring, MLflow and the service all
-use this one class. It is saved as plain files (LightGBM's text model and JSON) rather
-than a pickle, so loading it never executes stored code.
+credit-limit policy and the benefit tiers. It is the only code that turns features into a
+decision: batch scoring, advice, robustness, MLflow, the service and the benchmarks all
+call it. Inputs come as a feature table (:meth:`CreditModel.decide`), a float64 matrix
+(:meth:`CreditModel.decide_matrix`, column arrays out) or mappings of feature values
+(:meth:`CreditModel.decide_records`, one plain-JSON decision record per person out). It is
+saved as plain files (LightGBM's text model and JSON) rather than a pickle, so loading it
+never executes stored code.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,22 +32,31 @@ from credit_scoring.io import write_atomic, write_json
 from credit_scoring.modelling.calibrate import Calibrator, choose_calibrator
 from credit_scoring.modelling.split import Split
 from credit_scoring.modelling.train import (
+    FeatureInputError,
     Trainer,
     feature_matrix,
     labels,
     local_trainer,
+    predict_margin,
     tune_lightgbm,
 )
 from credit_scoring.schemas import DIMENSIONS
+
+__all__ = [
+    "BOOSTER_FILE",
+    "BUNDLE_FILE",
+    "DIMENSIONS",
+    "POINT_COLUMNS",
+    "CreditModel",
+    "FeatureInputError",
+    "decision_records",
+    "decisions_frame",
+]
 
 BOOSTER_FILE = "booster.txt"
 BUNDLE_FILE = "bundle.json"
 POINT_COLUMNS: tuple[str, ...] = tuple(f"points_{d}" for d in DIMENSIONS)
 INCOME_FEATURES = ("declared_income", "verified_income")
-
-
-class FeatureInputError(ValueError):
-    """The features given to the model do not match what it was trained on."""
 
 
 @dataclass
@@ -132,12 +146,22 @@ class CreditModel:
     # --- inputs ----------------------------------------------------------------------
 
     def feature_matrix(self, features: pd.DataFrame) -> np.ndarray:
-        """Order and type-check the model's columns; extra columns are ignored."""
-        missing = [c for c in self.feature_names if c not in features.columns]
-        if missing:
-            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-            raise FeatureInputError(f"missing {len(missing)} feature column(s): {shown}")
-        return features[self.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
+        """Order and type-check the model's columns; extra columns are ignored.
+
+        A missing column raises :class:`FeatureInputError` (a ``ValueError``)."""
+        return feature_matrix(features, self.feature_names)
+
+    def records_matrix(self, rows: Sequence[Mapping[str, float | None]]) -> np.ndarray:
+        """Mappings of feature values (one per person) -> the float64 matrix, in order.
+
+        Missing keys or None are missing values (NaN), as LightGBM treats them; keys the
+        model does not use are ignored.
+        """
+        names = self.feature_names
+        return np.array(
+            [[np.nan if r.get(n) is None else float(r[n]) for n in names] for r in rows],
+            dtype=np.float64,
+        ).reshape(len(rows), len(names))
 
     def _income(self, X: np.ndarray, name: str) -> np.ndarray:
         if name in self._col:
@@ -148,11 +172,7 @@ class CreditModel:
 
     def margin(self, X: np.ndarray) -> np.ndarray:
         """Raw log-odds of default from the booster (before calibration)."""
-        # OpenMP start-up dominates tiny batches (~8 ms for one row on 2 threads): one thread.
-        threads = 1 if X.shape[0] <= explain.SINGLE_THREAD_ROWS else 0
-        return self.booster.predict(
-            X, raw_score=True, num_iteration=self.best_iteration, num_threads=threads
-        )
+        return predict_margin(self.booster, X, self.best_iteration)
 
     def predict_pd(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of default for each row."""
@@ -163,15 +183,20 @@ class CreditModel:
 
         Reasons and dimension points need LightGBM's per-feature contributions (about
         50x the cost of a prediction), so they are computed only when asked for; the
-        margin is then taken from the contributions (they sum to it exactly).
+        margin, PD and score are then taken from the contributions (they sum to the margin
+        exactly) in one pass (:func:`~credit_scoring.decision.explain.decompose`), so the
+        points add up to the displayed score.
         """
+        parts = None
         if with_reasons:
             contrib, bias = explain.contributions(self.booster, X, self.best_iteration)
-            margin = contrib.sum(axis=1) + bias
+            parts = explain.decompose(
+                contrib, bias, self.feature_dimensions, self.calibrator, self.scale
+            )
+            pd_, score = parts.pd, parts.score
         else:
-            margin = self.margin(X)
-        pd_ = self.calibrator.predict(margin)
-        score = self.scale.score(pd_)
+            pd_ = self.calibrator.predict(self.margin(X))
+            score = self.scale.score(pd_)
         out: dict[str, Any] = {
             "pd": pd_,
             "score": score,
@@ -185,22 +210,17 @@ class CreditModel:
             ),
             "tiers": limits.benefit_tiers(score, self.decision_params.tiers),
         }
-        if with_reasons:
-            base, points = explain.dimension_points(
-                contrib, bias, self.feature_dimensions, self.calibrator, self.scale
-            )
-            out["base_points"] = base
+        if parts is not None:
+            out["base_points"] = parts.base_points
             for j, col in enumerate(POINT_COLUMNS):
-                out[col] = points[:, j]
+                out[col] = parts.points[:, j]
             out["reasons"] = explain.top_reasons(
                 contrib,
                 X,
                 self.feature_names,
                 self.used,
                 self.decision_params.max_reasons,
-                points_per_margin=explain.points_per_margin(
-                    bias, margin - bias, self.calibrator, self.scale
-                ),
+                points_per_margin=parts.points_per_margin,
             )
         return out
 
@@ -209,21 +229,28 @@ class CreditModel:
         cols = self.decide_matrix(self.feature_matrix(features), with_reasons)
         return pd.DataFrame(cols, index=features.index)
 
-    def decide_one(self, features: dict[str, float | None], with_reasons: bool = True) -> dict:
-        """One person's decision from a mapping of feature values (the service's path).
+    def decide_records(
+        self,
+        rows: Sequence[Mapping[str, float | None]] | pd.DataFrame,
+        with_reasons: bool = True,
+    ) -> list[dict[str, Any]]:
+        """One decision record per person (the service's shape; see
+        :func:`decision_records`), from mappings of feature values (missing keys or None =
+        missing) or from a feature table (every model column required)."""
+        if isinstance(rows, pd.DataFrame):
+            X = self.feature_matrix(rows)
+        else:
+            X = self.records_matrix(rows)
+        return decision_records(self.decide_matrix(X, with_reasons), with_reasons)
+
+    def decide_one(
+        self, features: Mapping[str, float | None], with_reasons: bool = True
+    ) -> dict[str, Any]:
+        """One person's decision record from a mapping of feature values.
 
         Missing keys or None are treated as missing values (NaN), as LightGBM does.
         """
-        row = np.array(
-            [
-                [
-                    np.nan if features.get(n) is None else float(features[n])
-                    for n in self.feature_names
-                ]
-            ],
-            dtype=np.float64,
-        )
-        return _to_python({k: v[0] for k, v in self.decide_matrix(row, with_reasons).items()})
+        return self.decide_records([features], with_reasons)[0]
 
     def with_policy(self, score: ScoreParams, decision: DecisionParams) -> CreditModel:
         """The same booster and calibrator under another score scale and limit policy."""
@@ -266,6 +293,35 @@ class CreditModel:
             decision_params=DecisionParams.model_validate(spec.get("decision", {})),
             metadata=dict(spec.get("metadata", {})),
         )
+
+
+def decision_records(cols: Mapping[str, Any], with_reasons: bool) -> list[dict[str, Any]]:
+    """:meth:`CreditModel.decide_matrix`'s columns as one plain-JSON record per person.
+
+    Keys, in order: ``pd``, ``score``, ``band``, ``credit_limit``, ``tiers``, ``reasons``,
+    ``base_points`` and ``dimension_points`` (``{dimension: points}``); the last three are
+    None without reasons. This is the API's Decision without its ``model_version``.
+    """
+    out = []
+    for i in range(len(cols["pd"])):
+        record: dict[str, Any] = {
+            "pd": float(cols["pd"][i]),
+            "score": int(cols["score"][i]),
+            "band": str(cols["band"][i]),
+            "credit_limit": float(cols["credit_limit"][i]),
+            "tiers": [str(t) for t in cols["tiers"][i]],
+            "reasons": None,
+            "base_points": None,
+            "dimension_points": None,
+        }
+        if with_reasons:
+            record["reasons"] = [_to_python(r) for r in cols["reasons"][i]]
+            record["base_points"] = float(cols["base_points"][i])
+            record["dimension_points"] = {
+                d: float(cols[c][i]) for d, c in zip(DIMENSIONS, POINT_COLUMNS, strict=True)
+            }
+        out.append(record)
+    return out
 
 
 def decisions_frame(decisions: pd.DataFrame) -> pd.DataFrame:

@@ -6,9 +6,11 @@ same for everyone): ``margin = bias + sum(contrib)``. Everything here is built o
 the explanation describes the model that made the decision, not a surrogate.
 
 Contributions cost 10-50 times a prediction (TreeSHAP walks every path of every tree), so
-they are computed only when an explanation is asked for: :func:`explain` does the whole
-path for a feature matrix and takes the margin (and so the PD and the score) from the
-contributions themselves, which makes the points add up to exactly the score it returns.
+they are computed only when an explanation is asked for: :func:`decompose` takes the margin
+(and so the PD and the score) from the contributions themselves, which makes the points add
+up to exactly the score it returns. The bundle
+(:meth:`credit_scoring.decision.bundle.CreditModel.decide_matrix`) is the one caller that
+turns these parts into decisions.
 
 Sign convention: a contribution > 0 raises the margin, so raises the PD and lowers the
 score. Dimension points and per-feature points are in score points: positive points raise
@@ -31,12 +33,9 @@ from numpy.typing import ArrayLike
 from credit_scoring.decision.scorecard import ScoreScale
 from credit_scoring.features.registry import SEVERE_DPD, FeatureSpec, feature_spec
 from credit_scoring.modelling.calibrate import Calibrator
+from credit_scoring.modelling.train import prediction_threads
 from credit_scoring.schemas import DIMENSIONS, EDUCATION_LEVELS
 
-#: Up to this many rows, contributions are computed on one thread: OpenMP start-up and
-#: synchronisation cost more than TreeSHAP for a handful of rows (10x slower on a busy
-#: 2-core machine for a single person).
-SINGLE_THREAD_ROWS = 64
 #: Below this |sum of contributions| (log-odds) the secant slope of an isotonic calibrator
 #: is replaced by its local slope around the bias (the secant would divide noise by ~0).
 _TINY_MARGIN = 1e-6
@@ -57,8 +56,9 @@ def contributions(
         booster: A binary LightGBM booster.
         X: Feature matrix (n, f) in the booster's feature order; NaN = missing.
         num_iteration: Trees to use (the bundle's ``best_iteration``); None or <= 0 = all.
-        num_threads: LightGBM threads; None = one thread up to :data:`SINGLE_THREAD_ROWS`
-            rows (a request in the service), else LightGBM's default (all cores).
+        num_threads: LightGBM threads; None = one thread for a handful of rows (a request
+            in the service), else all cores, as for the margin
+            (:func:`~credit_scoring.modelling.train.prediction_threads`).
 
     Returns:
         ``(contrib, bias)``: ``contrib`` (n, f) and ``bias`` (n,) such that
@@ -70,7 +70,7 @@ def contributions(
             f"X must be a 2-d matrix with {booster.num_feature()} columns; got shape {x.shape}"
         )
     if num_threads is None:
-        num_threads = 1 if x.shape[0] <= SINGLE_THREAD_ROWS else 0
+        num_threads = prediction_threads(x.shape[0])
     out = booster.predict(
         x, pred_contrib=True, num_iteration=num_iteration, num_threads=num_threads
     )
@@ -122,17 +122,36 @@ def points_per_margin(
     ``|total| < 1e-6`` the local slope around the bias is used instead (a secant over ~0
     would amplify float noise).
     """
-    bias = np.asarray(bias, dtype=np.float64)
-    total = np.asarray(total, dtype=np.float64)
+    bias, total = np.broadcast_arrays(
+        np.asarray(bias, dtype=np.float64), np.asarray(total, dtype=np.float64)
+    )
     if getattr(calibrator, "method", None) == "sigmoid":
-        return np.full(
-            np.broadcast_shapes(bias.shape, total.shape), scale.factor * calibrator.coef_
-        )
+        return _slope(bias, total, None, None, calibrator, scale)
+    at_margin = _score_curve(bias + total, calibrator, scale)
+    return _slope(bias, total, at_margin, _score_curve(bias, calibrator, scale), calibrator, scale)
+
+
+def _slope(
+    bias: np.ndarray,
+    total: np.ndarray,
+    at_margin: np.ndarray | None,
+    at_bias: np.ndarray | None,
+    calibrator: Calibrator,
+    scale: ScoreScale,
+) -> np.ndarray:
+    """:func:`points_per_margin` given the score curve at the margin and at the bias (each
+    computed once by the caller); the curve is evaluated again only for the rare people
+    whose total contribution is ~0."""
+    if getattr(calibrator, "method", None) == "sigmoid":
+        return np.full(bias.shape, scale.factor * calibrator.coef_)
     tiny = np.abs(total) < _TINY_MARGIN
     start = np.where(tiny, bias - _TINY_MARGIN, bias)  # secant from start to start + step
     step = np.where(tiny, 2 * _TINY_MARGIN, total)
-    rise = _score_curve(start + step, calibrator, scale) - _score_curve(start, calibrator, scale)
-    return -rise / step
+    end_curve, start_curve = np.array(at_margin), np.array(at_bias)  # copies
+    if tiny.any():
+        end_curve[tiny] = _score_curve(start[tiny] + step[tiny], calibrator, scale)
+        start_curve[tiny] = _score_curve(start[tiny], calibrator, scale)
+    return -(end_curve - start_curve) / step
 
 
 def _largest_remainder(real: np.ndarray, target: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
@@ -152,14 +171,37 @@ def _largest_remainder(real: np.ndarray, target: np.ndarray, tie_break: np.ndarr
     return floor.astype(np.int64) + per_all[:, None] + (rank < extra[:, None])
 
 
-def _decompose(
-    contrib: np.ndarray,
-    bias: np.ndarray,
+@dataclass(frozen=True)
+class Decomposition:
+    """A decision's numbers from the contributions, consistent by construction.
+
+    ``score`` is the displayed 350-950 score, computed from ``margin`` (the sum of the
+    contributions); ``base_points + points.sum(axis=1) == unclipped_score`` exactly, and
+    ``unclipped_score == score`` wherever the score is not clipped.
+    """
+
+    margin: np.ndarray  # (n,) raw log-odds of default
+    pd: np.ndarray  # (n,) calibrated probability of default
+    score: np.ndarray  # (n,) int64, clipped to the scale
+    unclipped_score: np.ndarray  # (n,) int64, rounded but not clipped
+    base_points: np.ndarray  # (n,) int64
+    points: np.ndarray  # (n, 5) int64, columns in DIMENSIONS order
+    points_per_margin: np.ndarray  # (n,) k of :func:`points_per_margin`, for the reasons
+
+
+def decompose(
+    contrib: ArrayLike,
+    bias: ArrayLike,
     feature_dimensions: Sequence[str],
     calibrator: Calibrator,
     scale: ScoreScale,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Shared core: (margin, unclipped integer score, base points, points (n, 5), k)."""
+) -> Decomposition:
+    """Contributions -> margin -> PD -> score -> base and dimension points, in one pass.
+
+    The margin is ``contrib.sum(axis=1) + bias``; the PD, the score and the score curve at
+    the margin and at the bias are each computed once, and the points per margin ``k``
+    reuse them. See :func:`dimension_points` for the definition of the points.
+    """
     contrib = np.asarray(contrib, dtype=np.float64)
     if contrib.ndim != 2 or contrib.shape[1] != len(feature_dimensions):
         raise ValueError(
@@ -169,15 +211,24 @@ def _decompose(
     n = contrib.shape[0]
     bias = np.broadcast_to(np.asarray(bias, dtype=np.float64), (n,))
     by_dim = contrib @ _dimension_matrix(tuple(str(d) for d in feature_dimensions))
-    # The margin exactly as a caller computes it (contrib.sum(axis=1) + bias, the same
-    # floats), so the integer score here is bit-for-bit the displayed one.
     total = contrib.sum(axis=1)
     margin = total + bias
-    score_unclipped = np.rint(_score_curve(margin, calibrator, scale)).astype(np.int64)
-    base = np.rint(_score_curve(bias, calibrator, scale)).astype(np.int64)
-    k = points_per_margin(bias, total, calibrator, scale)
-    points = _largest_remainder(-k[:, None] * by_dim, score_unclipped - base, np.abs(by_dim))
-    return margin, score_unclipped, base, points, k
+    pd_ = calibrator.predict(margin)
+    at_margin = scale.raw_score(pd_)  # the score curve at the margin, once
+    at_bias = _score_curve(bias, calibrator, scale)
+    unclipped = np.rint(at_margin).astype(np.int64)
+    base = np.rint(at_bias).astype(np.int64)
+    k = _slope(bias, total, at_margin, at_bias, calibrator, scale)
+    points = _largest_remainder(-k[:, None] * by_dim, unclipped - base, np.abs(by_dim))
+    return Decomposition(
+        margin=margin,
+        pd=pd_,
+        score=np.clip(unclipped, scale.min_score, scale.max_score),
+        unclipped_score=unclipped,
+        base_points=base,
+        points=points,
+        points_per_margin=k,
+    )
 
 
 def dimension_points(
@@ -215,7 +266,7 @@ def dimension_points(
     Exactness: ``rint(raw_score(pd))`` is exactly the displayed score
     (``ScoreScale.score``) whenever that score is not clipped, provided the displayed score
     was computed from the same margin, ``contrib.sum(axis=1) + bias`` (as
-    :func:`explain` does). (A margin from ``Booster.predict(raw_score=True)``
+    :func:`decompose` does). (A margin from ``Booster.predict(raw_score=True)``
     differs by float rounding only, ~1e-15, which changes the integer score only if its
     raw score lies that close to a half-integer.)
 
@@ -234,14 +285,8 @@ def dimension_points(
     Returns:
         ``(base_points (n,), points (n, 5))`` as int64, columns in :data:`DIMENSIONS` order.
     """
-    _, _, base, points, _ = _decompose(
-        np.asarray(contrib, dtype=np.float64),
-        np.asarray(bias, dtype=np.float64),
-        feature_dimensions,
-        calibrator,
-        scale,
-    )
-    return base, points
+    parts = decompose(contrib, bias, feature_dimensions, calibrator, scale)
+    return parts.base_points, parts.points
 
 
 # --------------------------------------------------------------------------- reason text
@@ -641,64 +686,3 @@ def top_reasons(
             row.append(reason)
         out.append(row)
     return out
-
-
-# --------------------------------------------------------------------------- all at once
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Everything an explained decision needs, consistent by construction.
-
-    ``score`` is the displayed 350-950 score, computed from ``margin`` (the sum of the
-    contributions); ``base_points + points.sum(axis=1) == unclipped_score`` exactly, and
-    ``unclipped_score == score`` wherever the score is not clipped.
-    """
-
-    margin: np.ndarray  # (n,) raw log-odds of default
-    pd: np.ndarray  # (n,) calibrated probability of default
-    score: np.ndarray  # (n,) int64, clipped to the scale
-    unclipped_score: np.ndarray  # (n,) int64, rounded but not clipped
-    base_points: np.ndarray  # (n,) int64
-    points: np.ndarray  # (n, 5) int64, columns in DIMENSIONS order
-    reasons: list[list[dict[str, Any]]]
-
-
-@functools.lru_cache(maxsize=32)
-def _feature_dimensions(feature_names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(feature_spec(n).dimension.value for n in feature_names)
-
-
-def explain(
-    booster: lgb.Booster,
-    calibrator: Calibrator,
-    scale: ScoreScale,
-    X: ArrayLike,
-    feature_names: Sequence[str],
-    max_reasons: int,
-    num_iteration: int | None = None,
-    used: ArrayLike | None = None,
-) -> Explanation:
-    """Contributions, score, dimension points and reasons for a feature matrix, in one go.
-
-    Pass ``used`` (from :func:`used_features`, computed once per model) in a service;
-    without it, it is computed here.
-    """
-    contrib, bias = contributions(booster, X, num_iteration)
-    names = tuple(feature_names)
-    margin, unclipped, base, points, k = _decompose(
-        contrib, bias, _feature_dimensions(names), calibrator, scale
-    )
-    pd_ = calibrator.predict(margin)
-    if used is None:
-        used = used_features(booster, num_iteration)
-    reasons = top_reasons(contrib, X, names, used, max_reasons, points_per_margin=k)
-    return Explanation(
-        margin=margin,
-        pd=pd_,
-        score=np.clip(unclipped, scale.min_score, scale.max_score),
-        unclipped_score=unclipped,
-        base_points=base,
-        points=points,
-        reasons=reasons,
-    )

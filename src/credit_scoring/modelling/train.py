@@ -42,6 +42,10 @@ logger = logging.getLogger(__name__)
 
 METRICS: tuple[str, ...] = ("binary_logloss", "auc")  # the first one drives early stopping
 NUM_THREADS = 2
+#: Up to this many rows, predictions (margins and contributions) run on one thread: OpenMP
+#: start-up and synchronisation cost more than the trees for a handful of rows (~8 ms for
+#: one row on a busy 2-core machine, 10x slower than one thread).
+SINGLE_THREAD_ROWS = 64
 
 
 #: Fits the booster of a model: ``(split, feature_names, constraints, params, seed)``.
@@ -85,11 +89,26 @@ class TrainedModel:
         return predict_margin(self.booster, X)
 
 
+class FeatureInputError(KeyError, ValueError):
+    """A feature table lacks columns the model needs (a ``KeyError`` for the training code,
+    a ``ValueError`` for callers that treat bad input as such); the message is shown as is."""
+
+    __str__ = Exception.__str__  # not KeyError's repr() of the message
+
+
+def require_features(df: pd.DataFrame, feature_names: Sequence[str]) -> None:
+    """Raise :class:`FeatureInputError` naming (up to five of) the absent feature columns."""
+    missing = [c for c in feature_names if c not in df.columns]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise FeatureInputError(f"missing {len(missing)} feature column(s): {shown}")
+
+
 def feature_matrix(df: pd.DataFrame, feature_names: Sequence[str]) -> np.ndarray:
-    """The float64 matrix LightGBM sees, columns in registry order; missing values as NaN."""
-    absent = [f for f in feature_names if f not in df.columns]
-    if absent:
-        raise KeyError(f"feature table lacks {len(absent)} feature column(s): {absent[:10]}")
+    """The float64 matrix LightGBM sees, columns in ``feature_names`` order, missing values
+    as NaN; extra columns are ignored. The one conversion of a feature table to model input
+    (training, calibration, the bundle, batch scoring)."""
+    require_features(df, feature_names)
     return df[list(feature_names)].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -407,20 +426,40 @@ def monotone_violations(
     return found
 
 
-def predict_margin(booster: lgb.Booster, X: ArrayLike) -> np.ndarray:
+def prediction_threads(n_rows: int) -> int:
+    """LightGBM threads for predicting ``n_rows`` rows: one up to :data:`SINGLE_THREAD_ROWS`
+    (OpenMP start-up costs more than the trees for a handful of rows), else 0 (all cores)."""
+    return 1 if n_rows <= SINGLE_THREAD_ROWS else 0
+
+
+def predict_margin(
+    booster: lgb.Booster,
+    X: ArrayLike,
+    num_iteration: int | None = None,
+    num_threads: int | None = None,
+) -> np.ndarray:
     """Raw log-odds of default (what the calibrator maps to a probability).
 
-    ``X`` is converted to a float64 array with the booster's features in training order;
-    predictions use the best (early-stopped) iteration when the booster knows it.
+    The one raw-margin prediction of the project (training reports, the bundle, benchmarks).
+    ``X`` is converted to a float64 array with the booster's features in training order.
+    ``num_iteration``: trees to use; None = the booster's best (early-stopped) iteration when
+    it knows one, else all; <= 0 = all. ``num_threads``: None = :func:`prediction_threads`.
+    The thread count never changes the result (each row is summed by one thread).
     """
     X_arr = np.asarray(X, dtype=np.float64)
     if X_arr.ndim != 2 or X_arr.shape[1] != booster.num_feature():
         raise ValueError(
             f"X must be 2-d with {booster.num_feature()} feature columns; got shape {X_arr.shape}"
         )
-    best = booster.best_iteration
+    if num_iteration is None:
+        best = booster.best_iteration
+        num_iteration = best if best > 0 else None
+    if num_threads is None:
+        num_threads = prediction_threads(X_arr.shape[0])
     return np.asarray(
-        booster.predict(X_arr, raw_score=True, num_iteration=best if best > 0 else None),
+        booster.predict(
+            X_arr, raw_score=True, num_iteration=num_iteration, num_threads=num_threads
+        ),
         dtype=np.float64,
     )
 

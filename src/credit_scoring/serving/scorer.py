@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring import schemas
-from credit_scoring.decision.bundle import POINT_COLUMNS, CreditModel
+from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.features.compute import compute_features
 from credit_scoring.features.registry import DEFAULT_WINDOWS, FEATURES, SEVERE_DPD, feature_spec
 from credit_scoring.schemas import DIMENSIONS
@@ -126,22 +126,17 @@ class Scorer:
         info = json.loads(info_file.read_text()) if info_file.is_file() else {}
         return cls(CreditModel.load(folder), info, info.get("max_batch", DEFAULT_MAX_BATCH))
 
-    # --- decisions -------------------------------------------------------------------
+    # --- decisions (all made by the bundle) -------------------------------------------
 
-    def _decisions(self, X: np.ndarray, with_reasons: bool) -> list[dict[str, Any]]:
-        cols = self.model.decide_matrix(X, with_reasons)
-        return [decision_dict(cols, i, self.version, with_reasons) for i in range(len(X))]
-
-    def _row(self, features: dict[str, float | None]) -> list[float]:
-        return [
-            np.nan if features.get(n) is None else float(features[n])
-            for n in self.model.feature_names
-        ]
+    def _versioned(self, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The bundle's decision records as the API's Decisions (with the model version)."""
+        for d in decisions:
+            d["model_version"] = self.version
+        return decisions
 
     def score(self, features: dict[str, float | None], with_reasons: bool = True) -> dict:
         """One person's decision from their feature values (missing = unknown)."""
-        X = np.array([self._row(features)], dtype=np.float64)
-        return self._decisions(X, with_reasons)[0]
+        return self._versioned([self.model.decide_one(features, with_reasons)])[0]
 
     def score_batch(
         self, people: Sequence[dict[str, float | None]], with_reasons: bool = False
@@ -152,10 +147,7 @@ class Scorer:
                 f"people: {len(people)} people in one call; at most {self.max_batch} "
                 "(serve.max_batch) are accepted; split the batch"
             )
-        X = np.array([self._row(p) for p in people], dtype=np.float64).reshape(
-            len(people), len(self.model.feature_names)
-        )
-        return self._decisions(X, with_reasons)
+        return self._versioned(self.model.decide_records(people, with_reasons))
 
     def advise(
         self,
@@ -164,15 +156,19 @@ class Scorer:
         min_gain_points: int = 1,
         with_reasons: bool = False,
     ) -> dict:
-        """Today's decision and the changes within the person's power that gain most."""
+        """Today's decision and the changes within the person's power that gain most.
+
+        Today's decision is made once (with reasons if asked) and advice builds on it.
+        """
         from credit_scoring.config import AdviceParams
         from credit_scoring.decision.advice import advise
 
+        today = self.model.decide_one(features, with_reasons)
         row = {n: np.nan if features.get(n) is None else float(features[n]) for n in features}
         params = AdviceParams(max_actions=max_actions, min_gain_points=min_gain_points)
-        result = advise(self.model, pd.DataFrame([row]), params)[0].to_dict()
+        result = advise(self.model, pd.DataFrame([row]), params, today=[today])[0].to_dict()
         return {
-            "decision": self.score(features, with_reasons),
+            "decision": self._versioned([today])[0],
             "advice": result["items"],
             "combined": result["combined"],
             "combined_sentence": result["combined_sentence"],
@@ -186,8 +182,7 @@ class Scorer:
     def score_events(self, req: EventsRequest) -> dict:
         """Raw behaviour -> features (pipeline code) -> decision."""
         table = self.features_from_events(req)
-        X = self.model.feature_matrix(table)
-        return self._decisions(X, req.with_reasons)[0]
+        return self._versioned(self.model.decide_records(table, req.with_reasons))[0]
 
     def model_info(self) -> dict[str, Any]:
         """Name, version, alias, training date, features with metadata, test metrics."""
@@ -227,28 +222,3 @@ class Scorer:
             "tiers": {t.name: t.min_score for t in m.decision_params.tiers},
             "max_batch": self.max_batch,
         }
-
-
-def decision_dict(cols: dict[str, Any], i: int, version: str, with_reasons: bool) -> dict:
-    """Row ``i`` of :meth:`CreditModel.decide_matrix`'s columns as the API's Decision."""
-    out: dict[str, Any] = {
-        "pd": float(cols["pd"][i]),
-        "score": int(cols["score"][i]),
-        "band": str(cols["band"][i]),
-        "credit_limit": float(cols["credit_limit"][i]),
-        "tiers": [str(t) for t in cols["tiers"][i]],
-        "reasons": None,
-        "base_points": None,
-        "dimension_points": None,
-        "model_version": version,
-    }
-    if with_reasons:
-        out["reasons"] = [
-            {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
-            for r in cols["reasons"][i]
-        ]
-        out["base_points"] = float(cols["base_points"][i])
-        out["dimension_points"] = {
-            d: float(cols[c][i]) for d, c in zip(DIMENSIONS, POINT_COLUMNS, strict=True)
-        }
-    return out
