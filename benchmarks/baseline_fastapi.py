@@ -2,7 +2,10 @@
 
 Serves the same booster and calibrator as the BentoML service, with none of its
 contract: features as a plain dict, the calibrated PD and (optionally) LightGBM's
-per-feature contributions. Run: ``BUNDLE=path uvicorn baseline_fastapi:app``.
+per-feature contributions. Deliberately not a credit decision (no score, limit, tiers or
+reasons): it is the floor the service's latency is compared with. The feature mapping is
+turned into a matrix as the bundle does (:meth:`CreditModel.records_matrix`). Run:
+``BUNDLE=path uvicorn baseline_fastapi:app``.
 """
 
 from __future__ import annotations
@@ -15,15 +18,7 @@ from fastapi import FastAPI
 from credit_scoring.decision.bundle import CreditModel
 
 model = CreditModel.load(os.environ["BUNDLE"])
-names = model.feature_names
 app = FastAPI()
-
-
-def _matrix(people: list[dict]) -> np.ndarray:
-    return np.array(
-        [[np.nan if p.get(n) is None else float(p[n]) for n in names] for p in people],
-        dtype=np.float64,
-    )
 
 
 def _decide(X: np.ndarray, with_reasons: bool) -> list[dict]:
@@ -39,9 +34,11 @@ def _decide(X: np.ndarray, with_reasons: bool) -> list[dict]:
 
 @app.post("/score")
 def score(body: dict) -> dict:
-    return _decide(_matrix([body["features"]]), body.get("with_reasons", True))[0]
+    return _decide(model.records_matrix([body["features"]]), body.get("with_reasons", True))[0]
 
 
 @app.post("/score_batch")
 def score_batch(body: dict) -> dict:
-    return {"decisions": _decide(_matrix(body["people"]), body.get("with_reasons", False))}
+    return {
+        "decisions": _decide(model.records_matrix(body["people"]), body.get("with_reasons", False))
+    }

@@ -1,7 +1,7 @@
 """Benchmark and summary of advice on the newest cohort of the default world.
 
 Needs `make run` (or `dvc repro evaluate`) first: reads data/features/features.parquet and
-the deployed bundle models/bundle. Times :func:`credit_scoring.advice.advise`
+the deployed bundle models/bundle. Times :func:`credit_scoring.decision.advice.advise`
 for one person (median and p99 over repeats) and for the whole newest cohort in one call,
 and reports how often each action is advised, its median and largest gain, and how many
 people would cross into a better band by following the advice.

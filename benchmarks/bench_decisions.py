@@ -30,19 +30,14 @@ RESULTS = Path(__file__).resolve().parent / "results" / "decisions.json"
 
 
 def _train_model(n_users: int):
-    from credit_scoring.config import BaseParams, Params, SimulateParams
+    """A bundle learnt as the train stage does (``CreditModel(...).fit(split)``) on a
+    simulated world of ``n_users``, and that world's feature table."""
+    from credit_scoring.config import BaseParams, CalibrateParams, Params, SimulateParams
     from credit_scoring.data.simulate import simulate_world
     from credit_scoring.decision.bundle import CreditModel
     from credit_scoring.features.compute import compute_features
-    from credit_scoring.features.registry import feature_names, monotone_constraints
-    from credit_scoring.modelling.calibrate import choose_calibrator
+    from credit_scoring.features.registry import feature_names
     from credit_scoring.modelling.split import out_of_time_split
-    from credit_scoring.modelling.train import (
-        feature_matrix,
-        labels,
-        predict_margin,
-        train_lightgbm,
-    )
 
     params = Params()
     data, _ = simulate_world(SimulateParams(n_users=n_users), BaseParams())
@@ -50,14 +45,14 @@ def _train_model(n_users: int):
         data.outcomes[["person_id", "observation_date", "default_12m"]],
         on=["person_id", "observation_date"],
     )
-    names = feature_names()
     split = out_of_time_split(table, params.split)
-    trained = train_lightgbm(
-        split.train, split.validation, names, monotone_constraints(names), params.train, 42
+    model = CreditModel(
+        feature_names(),
+        train_params=params.train,
+        calibrate_params=CalibrateParams(method="sigmoid", ece_bins=10),
+        seed=42,
     )
-    margin = predict_margin(trained.booster, feature_matrix(split.calibration, names))
-    cal, _ = choose_calibrator(margin, labels(split.calibration), "sigmoid", 10, 42)
-    return CreditModel(names, trained.booster, cal, trained.best_iteration), table
+    return model.fit(split), table
 
 
 def _time(fn, repeats: int) -> dict:

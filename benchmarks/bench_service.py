@@ -187,7 +187,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys; from credit_scoring.bento import import_bundle; "
+                "import sys; from credit_scoring.tracking.bento import import_bundle; "
                 "import_bundle(sys.argv[1], None, 1000)",
                 str(bundle),
             ],

@@ -3,7 +3,8 @@
 MLflow stores this file's source with the model instead of a cloudpickle of a Python
 object, so loading a registered model runs reviewed code from this project and never
 unpickles anything. The model's data is the plain-file bundle of
-:mod:`credit_scoring.model` (LightGBM text + JSON), passed as the ``bundle`` artefact.
+:mod:`credit_scoring.decision.bundle` (LightGBM text + JSON), passed as the ``bundle``
+artefact. Every prediction is the bundle's own decision (:meth:`CreditModel.decide`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pandas as pd
 
 
 class CreditModelPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc face of :class:`credit_scoring.model.CreditModel`."""
+    """MLflow pyfunc face of :class:`credit_scoring.decision.bundle.CreditModel`."""
 
     def load_context(self, context: Any) -> None:
         from credit_scoring.decision.bundle import CreditModel
@@ -27,9 +28,9 @@ class CreditModelPyfunc(mlflow.pyfunc.PythonModel):
 
         ``params={"with_reasons": False}`` skips reasons and points (about 50x cheaper).
         """
-        with_reasons = bool((params or {}).get("with_reasons", True))
         from credit_scoring.decision.bundle import decisions_frame
 
+        with_reasons = bool((params or {}).get("with_reasons", True))
         return decisions_frame(self.model.decide(model_input, with_reasons=with_reasons))
 
 
