@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from credit_scoring.decision.batch import score_features
@@ -28,5 +29,20 @@ def test_bad_rows_are_rejected_with_reasons_and_nothing_is_lost(small_model, sma
 
 def test_a_missing_feature_column_stops_scoring(small_model, small_world):
     table = small_world[2].head(5).drop(columns=[small_model.feature_names[0]])
-    with pytest.raises(FeatureInputError):
+    name = small_model.feature_names[0]
+    with pytest.raises(FeatureInputError, match=rf"missing 1 feature column\(s\): {name}$"):
         score_features(small_model, table)
+
+
+def test_scored_rows_are_the_bundles_decisions_next_to_their_keys(small_model, small_world):
+    """Batch scoring decides only through the bundle: its rows are CreditModel.decide's."""
+    table = small_world[2].sample(300, random_state=4).reset_index(drop=True)
+    table.loc[[2, 50], small_model.feature_names[2]] = np.inf
+    decisions, rejects = score_features(small_model, table, with_reasons=True)
+    assert rejects["source_row"].tolist() == [3, 51]
+    kept = table.drop(index=[2, 50]).reset_index(drop=True)
+    want = small_model.decide(kept, with_reasons=True)
+    pd.testing.assert_frame_equal(decisions.drop(columns=["person_id", "observation_date"]), want)
+    pd.testing.assert_frame_equal(
+        decisions[["person_id", "observation_date"]], kept[["person_id", "observation_date"]]
+    )

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.decision.bundle import POINT_COLUMNS, CreditModel, FeatureInputError
+from credit_scoring.decision.bundle import (
+    DIMENSIONS,
+    POINT_COLUMNS,
+    CreditModel,
+    FeatureInputError,
+    decision_records,
+)
+from credit_scoring.modelling.train import predict_margin
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +77,61 @@ def test_save_and_load_round_trip_gives_identical_decisions(small_model, rows, t
 def test_missing_feature_column_is_a_clear_error(small_model, rows):
     with pytest.raises(FeatureInputError, match="missing 1 feature column"):
         small_model.decide(rows.drop(columns=[small_model.feature_names[3]]))
+
+
+def _mapping(row: pd.Series, names: list[str]) -> dict:
+    return {n: (None if pd.isna(row[n]) else float(row[n])) for n in names}
+
+
+def test_decision_records_are_the_decide_rows_in_plain_json_types(small_model, rows):
+    """Records (the service's shape) carry exactly the decide() row, with plain types."""
+    frame = small_model.decide(rows)
+    for with_reasons in (True, False):
+        records = small_model.decide_records(rows, with_reasons=with_reasons)
+        assert len(records) == len(rows)
+        for i in (0, 5, 123):
+            r, want = records[i], frame.loc[i]
+            assert list(r) == [
+                *("pd", "score", "band", "credit_limit", "tiers"),
+                *("reasons", "base_points", "dimension_points"),
+            ]
+            assert type(r["pd"]) is float and type(r["score"]) is int
+            assert r["pd"] == pytest.approx(want["pd"], rel=1e-12) and r["score"] == want["score"]
+            assert (r["band"], r["credit_limit"]) == (want["band"], want["credit_limit"])
+            assert r["tiers"] == list(want["tiers"])
+            if not with_reasons:
+                assert r["reasons"] is r["base_points"] is r["dimension_points"] is None
+                continue
+            assert r["reasons"] == want["reasons"] and r["base_points"] == want["base_points"]
+            assert r["dimension_points"] == {
+                d: float(want[c]) for d, c in zip(DIMENSIONS, POINT_COLUMNS, strict=True)
+            }
+
+
+def test_records_from_mappings_equal_records_from_the_table(small_model, rows):
+    """Mappings of feature values (missing key or None = missing, extra keys ignored) give
+    the same matrix and decisions as the feature table."""
+    names = small_model.feature_names
+    people = [_mapping(row, names) for _, row in rows.head(50).iterrows()]
+    people[0] = {k: v for k, v in people[0].items() if v is not None}  # drop missing keys
+    people[1]["shoe_size"] = 42.0
+    X = small_model.records_matrix(people)
+    np.testing.assert_array_equal(X, small_model.feature_matrix(rows.head(50)))
+    assert small_model.records_matrix([]).shape == (0, len(names))
+    assert small_model.decide_records(people) == small_model.decide_records(rows.head(50))
+    assert small_model.decide_one(people[7]) == small_model.decide_records(people)[7]
+    cols = small_model.decide_matrix(X, with_reasons=False)
+    assert decision_records(cols, with_reasons=False) == small_model.decide_records(
+        people, with_reasons=False
+    )
+
+
+def test_margin_is_the_one_raw_margin_prediction(small_model, rows):
+    """CreditModel.margin is modelling.train.predict_margin at the bundle's best iteration,
+    bit for bit, and one person alone (one thread) gets the batch's margin."""
+    X = small_model.feature_matrix(rows)
+    m = small_model.margin(X)
+    assert np.array_equal(m, predict_margin(small_model.booster, X, small_model.best_iteration))
+    assert np.array_equal(
+        m[:3], np.concatenate([small_model.margin(X[i : i + 1]) for i in range(3)])
+    )

@@ -11,6 +11,8 @@ from credit_scoring.config import LightGBMParams, TrainParams, TuneParams
 from credit_scoring.modelling import train as train_module
 from credit_scoring.modelling.metrics import auc
 from credit_scoring.modelling.train import (
+    SINGLE_THREAD_ROWS,
+    FeatureInputError,
     TrainedModel,
     feature_matrix,
     lightgbm_params,
@@ -235,6 +237,29 @@ def test_imbalance_reweighting_is_not_used(model):
 def test_predict_margin_rejects_a_matrix_with_the_wrong_number_of_columns(model):
     with pytest.raises(ValueError, match="4 feature columns"):
         predict_margin(model.booster, np.zeros((2, 3)))
+
+
+def test_predict_margin_is_the_same_on_one_thread_or_many_and_at_any_iteration(data, model):
+    """One row at a time (one thread) gives bit for bit the batch's margins (all cores);
+    num_iteration=None is the booster's best iteration, and an explicit one is honoured."""
+    _, valid = data
+    X = feature_matrix(valid, FEATURES)[: 3 * SINGLE_THREAD_ROWS]
+    batch = predict_margin(model.booster, X)
+    singles = np.concatenate([predict_margin(model.booster, X[i : i + 1]) for i in range(len(X))])
+    assert np.array_equal(batch, singles)
+    assert np.array_equal(batch, predict_margin(model.booster, X, num_threads=1))
+    best = model.booster.best_iteration
+    assert best > 0 and np.array_equal(batch, predict_margin(model.booster, X, best))
+    assert not np.array_equal(batch, predict_margin(model.booster, X, 1)), "first tree only"
+
+
+def test_a_missing_feature_column_is_a_key_error_and_a_value_error_with_a_plain_message(data):
+    """One check for every caller: training (KeyError), the bundle and batch (ValueError)."""
+    _, valid = data
+    with pytest.raises(FeatureInputError) as err:
+        feature_matrix(valid.drop(columns=["income", "noise"]), FEATURES)
+    assert isinstance(err.value, KeyError) and isinstance(err.value, ValueError)
+    assert str(err.value) == "missing 2 feature column(s): income, noise", "not KeyError's repr"
 
 
 def test_constraint_list_must_match_the_features(data):

@@ -129,7 +129,7 @@ def bentoml_home(tmp_path_factory, small_model) -> Path:
     small_model.save(root / "bundle")
     home = root / "home"
     code = (
-        "import sys; from credit_scoring.bento import import_bundle; "
+        "import sys; from credit_scoring.tracking.bento import import_bundle; "
         f"print(import_bundle(sys.argv[1], None, {MAX_BATCH}))"
     )
     env = {**os.environ, "BENTOML_HOME": str(home)}
@@ -224,6 +224,71 @@ def test_scorer_advice_is_the_library_advice_with_todays_decision(small_model, s
         want = advise(small_model, row.to_frame().T)[0].to_dict()
         assert got["advice"] == want["items"][:2]
         assert got["decision"]["score"] == want["current"]["score"]
+
+
+def test_scorer_decisions_are_the_bundles_records_with_the_model_version(small_model, sample):
+    """The scorer decides nothing itself: /score and /score_batch bodies are the bundle's
+    decision records plus the model version, with the API Decision's fields in its order."""
+    from credit_scoring.serving.contract import Decision
+
+    scorer = Scorer(small_model, {"model_version": "t"})
+    people = [features_json(row, small_model.feature_names) for _, row in sample.iterrows()]
+    for with_reasons in (True, False):
+        want = [
+            {**r, "model_version": "t"}
+            for r in small_model.decide_records(people, with_reasons=with_reasons)
+        ]
+        assert scorer.score_batch(people, with_reasons) == want
+        assert [scorer.score(p, with_reasons) for p in people] == want
+        for d in want:
+            assert list(d) == list(Decision.model_fields), "the API's fields, in its order"
+            assert Decision(**d).score == d["score"], "a valid Decision"
+
+
+def test_scorer_advice_decides_todays_row_once(small_model, sample, monkeypatch):
+    """/advice: today's decision (with reasons) is made once and advice builds on it; the
+    candidates and the combined actions are the only other rows decided."""
+    from credit_scoring.decision.advice import ACTIONS
+
+    calls: list[tuple[int, bool]] = []
+    decide_matrix = small_model.decide_matrix
+
+    def counting(X, with_reasons=True):
+        calls.append((len(X), with_reasons))
+        return decide_matrix(X, with_reasons)
+
+    monkeypatch.setattr(small_model, "decide_matrix", counting)
+    scorer = Scorer(small_model, {"model_version": "t"})
+    for _, row in sample.head(4).iterrows():
+        calls.clear()
+        got = scorer.advise(features_json(row, small_model.feature_names), with_reasons=True)
+        assert calls[0] == (1, True), "today's row first, with reasons"
+        assert calls[1] == (len(ACTIONS), False), "then only the candidates"
+        assert calls[2:] == ([(1, False)] if got["combined"] else []), "then all together"
+        assert got["decision"]["reasons"] is not None
+        assert (
+            got["decision"]["score"]
+            == small_model.decide_one(
+                features_json(row, small_model.feature_names), with_reasons=False
+            )["score"]
+        )
+
+
+def test_library_advice_is_the_same_with_or_without_todays_decisions(small_model, sample):
+    """advise(today=...) (the service's path) == advise() deciding today's rows itself;
+    with reasons, today's PD comes from the contributions (equal up to float rounding)."""
+    from credit_scoring.decision.advice import advise
+
+    want = [a.to_dict() for a in advise(small_model, sample)]
+    today = small_model.decide_records(sample, with_reasons=False)
+    assert [a.to_dict() for a in advise(small_model, sample, today=today)] == want
+    today = small_model.decide_records(sample, with_reasons=True)
+    got = [a.to_dict() for a in advise(small_model, sample, today=today)]
+    for g, w in zip(got, want, strict=True):
+        assert g["current"].pop("pd") == pytest.approx(w["current"].pop("pd"), rel=1e-12)
+    assert got == want
+    with pytest.raises(ValueError, match="today has 1 decisions for 12 rows"):
+        advise(small_model, sample, today=today[:1])
 
 
 def test_scorer_batch_refuses_more_than_max_batch(small_model):
