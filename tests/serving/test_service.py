@@ -129,7 +129,7 @@ def bentoml_home(tmp_path_factory, small_model) -> Path:
     small_model.save(root / "bundle")
     home = root / "home"
     code = (
-        "import sys; from credit_scoring.bento import import_bundle; "
+        "import sys; from credit_scoring.tracking.bento import import_bundle; "
         f"print(import_bundle(sys.argv[1], None, {MAX_BATCH}))"
     )
     env = {**os.environ, "BENTOML_HOME": str(home)}
