@@ -129,7 +129,10 @@ UNIT_RANGES: dict[str, ValueRange] = {
 }
 
 
-def _value_range(name: str, unit: str, values: ValueRange | None, levels: tuple[str, ...]):
+def _value_range(
+    name: str, unit: str, values: ValueRange | None, levels: tuple[str, ...]
+) -> ValueRange:
+    """A feature's range: declared, else one step per level word, else its unit's."""
     if values is not None:
         return values
     if levels:
