@@ -97,21 +97,29 @@ def test_a_transform_returning_an_undeclared_feature_is_an_error(frame):
 # --------------------------------------------------------------------------- plausibility
 
 
+#: Shares that can exceed 1: a balance above its limit, paying ahead of what is due,
+#: verified income above the declared one (1.14 in the small world).
+SHARES_ABOVE_ONE = ("utilisation_", "repaid_to_due_365d", "income_verified_ratio")
+
+
 def test_bounds_hold_for_every_action_on_every_person(frame, changed):
-    """Counts whole and >= 0, shares in [0, 1] (utilisation >= 0), trends in [-1, 1],
-    months of a year in [0, 12], flags 0/1, missing stays missing unless created and known
-    stays known."""
+    """Counts whole and >= 0, shares in [0, 1] (utilisation, repaid-to-due and the verified
+    income ratio >= 0), trends in [-1, 1], months of a year in [0, 12], flags 0/1, every
+    value in its registry range, missing stays missing unless created and known stays
+    known."""
     for a in ACTIONS:
         after = changed[a.id]
         for name in a.features(WINDOWS):
             v = after[name].to_numpy(dtype=float)
             ok = v[~np.isnan(v)]
-            unit = feature_spec(name).unit
+            spec = feature_spec(name)
+            unit = spec.unit
             where = f"{a.id}: {name}"
             assert (ok >= (-1 if name.endswith("_trend") else 0)).all(), where
+            assert all(x in spec.value_range for x in ok), f"{where} outside its registry range"
             if unit == "count":
                 assert (ok == np.round(ok)).all(), f"{where} not whole"
-            if unit == "share" and not name.startswith("utilisation_"):
+            if unit == "share" and not name.startswith(SHARES_ABOVE_ONE):
                 assert (ok <= 1).all(), where
             if name.endswith("_trend"):
                 assert (ok <= 1).all(), where
@@ -123,6 +131,15 @@ def test_bounds_hold_for_every_action_on_every_person(frame, changed):
             if name not in a.creates:
                 assert np.isnan(v[was_missing]).all(), f"{where}: a missing value was invented"
             assert not np.isnan(v[~was_missing]).any(), f"{where}: a known value was lost"
+
+
+def test_verifying_income_leaves_an_already_verified_income_as_it_is(frame, changed):
+    """Verified income above the declared one stays as it is (it was cut to 100%)."""
+    after = changed["verify_income"]
+    verified = frame["income_verified"] == 1
+    for name in ("income_verified", "verified_income", "income_verified_ratio"):
+        assert _same(after.loc[verified, name], frame.loc[verified, name]).all(), name
+    assert (frame.loc[verified, "income_verified_ratio"] > 1).any(), "the world should hold some"
 
 
 def test_windowed_counts_stay_nested_after_every_action(changed):

@@ -20,18 +20,18 @@ Plausibility rules, enforced for every action:
   90-day late count becomes 0, the 180-day count becomes the old 90-day count and the
   windows stay nested. Activity keeps its current pace (repayments, purchases, bills), so
   shares and rates change only through the quality of the new activity.
-- After each transform: counts are whole and >= 0, shares stay in [0, 1] (utilisation
-  may exceed 1, as a balance can exceed its limit), 12-month counts of months stay in
-  [0, 12], windowed counts stay nested, a known value never becomes missing, and a
-  missing value stays missing unless the action creates the fact (verifying an income or
-  an identity).
+- After each transform every value lies in its feature's range in the registry (counts
+  whole and >= 0, shares in [0, 1] unless they can exceed 1, as utilisation can when a
+  balance exceeds its limit, 12-month counts of months in [0, 12]), windowed counts stay
+  nested, a known value never becomes missing, and a missing value stays missing unless
+  the action creates the fact (verifying an income or an identity). How features age
+  over time reads their windows from the registry.
 - Each action changes only its own features; everything else is taken as it is today
   (also when several actions are done together).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -41,16 +41,18 @@ import pandas as pd
 
 from credit_scoring.config import AdviceParams, TierParams
 from credit_scoring.decision.bundle import CreditModel, decision_records
-from credit_scoring.decision.explain import _format_value
 from credit_scoring.features.registry import (
     DEFAULT_WINDOWS,
+    MONTH_DAYS,
+    N_MONTHS,
     PROTECTED_ATTRIBUTES,
     feature_spec,
+    feature_windows,
     window_feature_name,
 )
+from credit_scoring.features.wording import format_value
 
 UTILISATION_TARGET = 0.30  # the share of the limit advised as the most to use
-MONTH_DAYS = 365 / 12
 
 
 class Columns:
@@ -122,6 +124,14 @@ def _v(X: Columns, name: str) -> np.ndarray:
     return X[name]
 
 
+def _window(name: str) -> int:
+    """The days a feature looks back over, from the registry."""
+    window = feature_spec(name).window
+    if window is None:
+        raise ValueError(f"{name!r} has no window: its value does not age")
+    return window
+
+
 def _round(x: np.ndarray) -> np.ndarray:
     """Half up (monotone, so nested windows stay nested)."""
     return np.floor(np.asarray(x, dtype=np.float64) + 0.5)
@@ -154,9 +164,24 @@ def _shift(
     return out
 
 
-def _kept_share(X: Columns, stem: str, windows: tuple[int, ...], days: int) -> np.ndarray:
-    """Of the last 365 days' events of ``stem``, how many stay inside after ``days``."""
-    return _cumulative(X, stem, windows, 365 - days)
+def _kept_share(
+    X: Columns, stem: str, windows: tuple[int, ...], rate: str, days: int
+) -> np.ndarray:
+    """Of the events of ``stem`` in the window of the feature ``rate``, how many stay
+    inside it after ``days``."""
+    return _cumulative(X, stem, windows, _window(rate) - days)
+
+
+def _pace(X: Columns, name: str, days: int) -> np.ndarray:
+    """Events (or amounts) in ``days`` at the pace of the windowed count ``name``."""
+    return _v(X, name) * days / _window(name)
+
+
+def _aged(X: Columns, name: str, days: int) -> np.ndarray:
+    """A count over its window ``days`` later with nothing new: its events are taken as
+    spread evenly over the window, so those of the oldest ``days`` days age out."""
+    window = _window(name)
+    return _v(X, name) * (window - days) / window
 
 
 def _blend(rate: np.ndarray, kept: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -195,12 +220,12 @@ def _on_time_in_full(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarr
     out["worst_dpd_365d"] = np.where(late365 == 0, 0.0, _v(X, "worst_dpd_365d"))
     out["days_since_last_late"] = _v(X, "days_since_last_late") + h
     out["current_dpd"] = np.zeros(len(X))
-    out["n_delinquent_statements_365d"] = _v(X, "n_delinquent_statements_365d") * (365 - h) / 365
+    out["n_delinquent_statements_365d"] = _aged(X, "n_delinquent_statements_365d", h)
     repaid = _v(X, "repaid_to_due_365d")
     blended = _blend(
         repaid,
-        _kept_share(X, "n_repayments", windows, h),
-        _v(X, "n_repayments_90d") * h / 90,
+        _kept_share(X, "n_repayments", windows, "repaid_to_due_365d", h),
+        _pace(X, "n_repayments_90d", h),
     )
     out["repaid_to_due_365d"] = np.where(repaid < 1, blended, repaid)
     return out
@@ -210,16 +235,21 @@ UTILISATION_DAYS = 90
 
 
 def _lower_utilisation(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Balances paid down to at most the target share of the limits, kept there 90 days."""
+    """Balances paid down to at most the target share of the limits, kept there
+    ``UTILISATION_DAYS`` days (at least the short window, so it holds only new days)."""
     h, cap = UTILISATION_DAYS, UTILISATION_TARGET
+    short, long = _window("utilisation_mean_90d"), _window("utilisation_mean_365d")
+    if not short <= h <= long - short:
+        raise ValueError(f"{h} days must cover the {short}-day window and leave {short} old days")
     latest, m90, m365 = (
         _v(X, n) for n in ("utilisation_latest", "utilisation_mean_90d", "utilisation_mean_365d")
     )
     new_latest = np.fmin(latest, cap)
     new_m90 = np.fmin(m90, cap)
-    # Old days 91..365 average `rest`; the new year keeps old days 1..275 and adds h days.
-    rest = np.clip((m365 * 365 - m90 * 90) / 275, 0, None)
-    new_m365 = (new_m90 * h + m90 * 90 + rest * (275 - 90)) / 365
+    # With short = 90 and long = 365: old days 91..365 average `rest`; the new year keeps
+    # old days 1..365 - h (1..90 at `m90`, the others at `rest`) and adds h new days.
+    rest = np.clip((m365 * long - m90 * short) / (long - short), 0, None)
+    new_m365 = (new_m90 * h + m90 * short + rest * (long - h - short)) / long
     ratio = np.divide(new_latest, latest, out=np.ones(len(X)), where=latest > 0)
     return {
         "utilisation_latest": new_latest,
@@ -235,13 +265,17 @@ UTILITY_MONTHS = 6
 
 
 def _pay_utilities(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Utility bills paid through the platform every month for ``UTILITY_MONTHS`` months."""
-    k = UTILITY_MONTHS
+    """Utility bills paid through the platform every month for ``UTILITY_MONTHS`` months.
+
+    Both features cover the registry's ``N_MONTHS`` monthly buckets (the last 365 days);
+    the oldest ``UTILITY_MONTHS`` of them age out, at the person's own pace.
+    """
+    k, m = UTILITY_MONTHS, N_MONTHS
     n, months = _v(X, "n_utility_payments_365d"), _v(X, "utility_months_12m")
     per_month = np.fmax(1.0, np.divide(n, months, out=np.ones(len(X)), where=months > 0))
-    todo = months < 12
-    new_n = n * (12 - k) / 12 + k * per_month
-    new_months = np.fmin(12, _round(months * (12 - k) / 12) + k)
+    todo = months < m
+    new_n = n * (m - k) / m + k * per_month
+    new_months = np.fmin(m, _round(months * (m - k) / m) + k)
     return {
         "n_utility_payments_365d": np.where(todo, new_n, n),
         "utility_months_12m": np.where(todo, np.fmax(new_months, months), months),
@@ -270,7 +304,7 @@ def _keep_address(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]
     """No move for ``ADDRESS_DAYS`` days: older changes age out of the year."""
     h = ADDRESS_DAYS
     return {
-        "n_address_changes_365d": _v(X, "n_address_changes_365d") * (365 - h) / 365,
+        "n_address_changes_365d": _aged(X, "n_address_changes_365d", h),
         "days_since_address_change": _v(X, "days_since_address_change") + h,
     }
 
@@ -288,8 +322,8 @@ def _confirm_receipts(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndar
     return {
         "receipt_confirm_rate_365d": _blend(
             _v(X, "receipt_confirm_rate_365d"),
-            _kept_share(X, "spend", windows, h),
-            _v(X, "spend_90d") * h / 90,
+            _kept_share(X, "spend", windows, "receipt_confirm_rate_365d", h),
+            _pace(X, "spend_90d", h),
         )
     }
 
@@ -393,30 +427,10 @@ check_actions(ACTIONS)
 # --------------------------------------------------------------------------- applying
 
 
-def feature_windows(columns: Iterable[str]) -> tuple[int, ...]:
-    """The windows of a feature frame, read off its ``n_late_<w>d`` columns."""
-    ws = set()
-    for c in columns:
-        stem, _, suffix = str(c).rpartition("_")
-        if stem == "n_late" and suffix.endswith("d") and suffix[:-1].isdigit():
-            ws.add(int(suffix[:-1]))
-    return tuple(sorted(ws)) or DEFAULT_WINDOWS
-
-
 def _bounds(name: str) -> tuple[float, float, bool]:
-    """(lowest, highest, whole number) a changed feature may take."""
-    unit = feature_spec(name).unit
-    if name.endswith("_trend"):
-        return -1.0, 1.0, False
-    if unit == "share":
-        return 0.0, (math.inf if name.startswith("utilisation_") else 1.0), False
-    if unit == "flag":
-        return 0.0, 1.0, True
-    if unit == "months" and name.endswith("_12m"):
-        return 0.0, 12.0, True
-    if unit == "count":
-        return 0.0, math.inf, True
-    return 0.0, math.inf, False
+    """(lowest, highest, whole number) a changed feature may take: its registry range."""
+    r = feature_spec(name).value_range
+    return r.low, r.high, r.integer
 
 
 def _nest(action: Action, out: dict[str, np.ndarray], windows: tuple[int, ...]) -> None:
@@ -528,7 +542,7 @@ def _show(name: str, v: float) -> str:
         return "not on record"
     if name.endswith("_trend") and feature_spec(name).unit == "share":
         return f"{100 * v:+.0f} percentage points"
-    return _format_value(feature_spec(name), v)
+    return format_value(feature_spec(name), v)
 
 
 def _changes(old: dict[str, float], new: dict[str, float]) -> list[FeatureChange]:

@@ -5,8 +5,9 @@ service stays a thin shell and the same code can be tested in-process:
 
 - request models (pydantic, ``extra="forbid"``, no NaN/inf, bounded values) with a
   description and a working example on every field; the feature model is generated from
-  the feature registry (:data:`credit_scoring.features.FEATURES`), so every feature is a
-  documented optional float;
+  the feature registry (:data:`credit_scoring.features.registry.FEATURES`): every feature
+  is an optional float with the registry's description, range and example; the raw-event
+  models take their bounds from the input contract (:mod:`credit_scoring.schemas`);
 - :class:`Scorer`: a :class:`~credit_scoring.model.CreditModel` plus what the service
   reports about it (registry name, version, alias, test metrics). One person's raw
   behaviour is turned into features by the pipeline's own :func:`compute_features` on a
@@ -17,6 +18,7 @@ service stays a thin shell and the same code can be tested in-process:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -30,14 +32,16 @@ from pydantic import (
 )
 
 from credit_scoring import schemas
-from credit_scoring.features.registry import FEATURES
+from credit_scoring.features.registry import EXAMPLE_FEATURES, FEATURES, SEVERE_DPD, FeatureSpec
 
 BENTO_MODEL_NAME = "credit-scoring"
 SERVE_INFO_FILE = "serve_info.json"
 DEFAULT_MAX_BATCH = 1000
 MAX_EVENTS = 100_000
 MAX_CONTACTS = 5_000
-_MAX_VALUE = 1e10  # no feature is anywhere near this; larger values are input errors
+#: The API's cap on a feature's magnitude where the registry's range is unbounded: no
+#: feature is anywhere near it, so larger values are input errors.
+_MAX_VALUE = 1e10
 
 
 class _Strict(BaseModel):
@@ -51,44 +55,25 @@ class BatchTooLargeError(ValueError):
 # --------------------------------------------------------------------------- features
 
 
-def _feature_bounds(name: str, unit: str) -> dict[str, float]:
-    """Value bounds of a feature: trends (differences) may be negative, the rest not."""
-    lower = -_MAX_VALUE if name.endswith("_trend") else 0.0
-    upper = 1.0 if unit == "flag" else _MAX_VALUE
-    return {"ge": lower, "le": upper}
-
-
-_EXAMPLE_FEATURES: dict[str, float] = {
-    "n_repayments_365d": 12.0,
-    "n_late_365d": 1.0,
-    "ontime_rate_365d": 0.92,
-    "worst_dpd_365d": 5.0,
-    "credit_history_months": 24.0,
-    "utilisation_latest": 0.35,
-    "declared_income": 8000.0,
-    "verified_income": 7500.0,
-    "income_verified": 1.0,
-    "identity_verified": 1.0,
-    "profile_completeness": 0.8,
-    "n_contacts": 5.0,
-    "n_contacts_known": 4.0,
-    "contacts_late30_share_365d": 0.0,
-}
+def feature_bounds(spec: FeatureSpec) -> dict[str, float]:
+    """``ge``/``le`` of a feature in the request model: its registry range, with an
+    unbounded end capped at ``_MAX_VALUE``."""
+    r = spec.value_range
+    return {"ge": float(max(r.low, -_MAX_VALUE)), "le": float(min(r.high, _MAX_VALUE))}
 
 
 def _features_model() -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for spec in FEATURES:
         unit = f" ({spec.unit})" if spec.unit else ""
-        example = _EXAMPLE_FEATURES.get(spec.name, 1.0)
         fields[spec.name] = (
             float | None,
             Field(
                 None,
                 description=f"[{spec.dimension.value}] {spec.description}{unit}. "
                 "Omit or null when unknown (treated as missing, as in training).",
-                examples=[example],
-                **_feature_bounds(spec.name, spec.unit),
+                examples=[float(spec.example)],
+                **feature_bounds(spec),
             ),
         )
     return create_model(
@@ -97,7 +82,7 @@ def _features_model() -> type[BaseModel]:
             extra="forbid",
             allow_inf_nan=False,
             frozen=True,
-            json_schema_extra={"example": _EXAMPLE_FEATURES},
+            json_schema_extra={"example": EXAMPLE_FEATURES},
         ),
         __doc__="One person's model features (all optional; missing = unknown).",
         **fields,
@@ -111,12 +96,12 @@ class ScoreRequest(_Strict):
     """One person's features."""
 
     model_config = ConfigDict(
-        json_schema_extra={"example": {"features": _EXAMPLE_FEATURES, "with_reasons": True}}
+        json_schema_extra={"example": {"features": EXAMPLE_FEATURES, "with_reasons": True}}
     )
 
     features: Features = Field(  # type: ignore[valid-type]
         description="The person's feature values; unknown ones may be left out.",
-        examples=[_EXAMPLE_FEATURES],
+        examples=[EXAMPLE_FEATURES],
     )
     with_reasons: bool = Field(
         True,
@@ -130,7 +115,7 @@ class BatchRequest(_Strict):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "example": {"people": [_EXAMPLE_FEATURES, {"n_late_365d": 6.0}], "with_reasons": False}
+            "example": {"people": [EXAMPLE_FEATURES, {"n_late_365d": 6.0}], "with_reasons": False}
         }
     )
 
@@ -138,7 +123,7 @@ class BatchRequest(_Strict):
         min_length=1,
         description="One feature set per person, at most `serve.max_batch` (params.yaml) "
         "people; decisions come back in the same order.",
-        examples=[[_EXAMPLE_FEATURES, {"n_late_365d": 6.0}]],
+        examples=[[EXAMPLE_FEATURES, {"n_late_365d": 6.0}]],
     )
     with_reasons: bool = Field(
         False, description="Add reasons and dimension points for everyone.", examples=[False]
@@ -149,12 +134,12 @@ class AdviceRequest(_Strict):
     """One person's features, and how much advice to give."""
 
     model_config = ConfigDict(
-        json_schema_extra={"example": {"features": _EXAMPLE_FEATURES, "max_actions": 3}}
+        json_schema_extra={"example": {"features": EXAMPLE_FEATURES, "max_actions": 3}}
     )
 
     features: Features = Field(  # type: ignore[valid-type]
         description="The person's feature values; unknown ones may be left out.",
-        examples=[_EXAMPLE_FEATURES],
+        examples=[EXAMPLE_FEATURES],
     )
     max_actions: int = Field(
         3, ge=1, le=10, description="Most actions advised (largest gain first).", examples=[3]
@@ -169,7 +154,15 @@ class AdviceRequest(_Strict):
 
 # --------------------------------------------------------------------------- raw events
 
-Money = Annotated[float, Field(ge=0, le=100_000_000)]
+
+def column_bounds(table: schemas.Table, name: str) -> dict[str, float]:
+    """``ge``/``le`` of a field: the bounds of its column in the input contract."""
+    col = table.column(name)
+    return {k: v for k, v in (("ge", col.min), ("le", col.max)) if v is not None}
+
+
+_PROFILE = functools.partial(column_bounds, schemas.PROFILES)
+_EVENT = functools.partial(column_bounds, schemas.EVENTS)
 Id = Annotated[str, Field(min_length=1, max_length=128)]
 EARLIEST = dt.datetime(1900, 1, 1)
 LATEST = dt.datetime(2200, 1, 1)
@@ -216,16 +209,25 @@ class ProfileIn(_Strict):
         None, description="Start of the current employment.", examples=["2019-03-01"]
     )
     declared_income: float | None = Field(
-        None, ge=0, le=10_000_000, description="Declared monthly income, CNY.", examples=[8000.0]
+        None,
+        **_PROFILE("declared_income"),
+        description="Declared monthly income, CNY.",
+        examples=[8000.0],
     )
     verified_income: float | None = Field(
-        None, ge=0, le=10_000_000, description="Verified monthly income, CNY.", examples=[7500.0]
+        None,
+        **_PROFILE("verified_income"),
+        description="Verified monthly income, CNY.",
+        examples=[7500.0],
     )
     identity_verified: bool | None = Field(
         None, description="Real-name identity check passed.", examples=[True]
     )
     profile_completeness: float | None = Field(
-        None, ge=0, le=1, description="Share of profile fields filled in.", examples=[0.8]
+        None,
+        **_PROFILE("profile_completeness"),
+        description="Share of profile fields filled in.",
+        examples=[0.8],
     )
     registered_date: Date | None = Field(
         None, description="Date the person joined the platform.", examples=["2020-06-15"]
@@ -247,17 +249,23 @@ class EventIn(_Strict):
     account_id: Id | None = Field(
         None, description="Credit account (statements, repayments).", examples=["A1"]
     )
-    amount: Money | None = Field(None, description="Money paid or spent, CNY.", examples=[500.0])
-    balance: Money | None = Field(None, description="Statement balance, CNY.")
-    credit_limit: Money | None = Field(None, description="Account credit limit, CNY.")
-    amount_due: Money | None = Field(
-        None, description="Instalment due, CNY (repayment).", examples=[500.0]
+    amount: float | None = Field(
+        None, **_EVENT("amount"), description="Money paid or spent, CNY.", examples=[500.0]
+    )
+    balance: float | None = Field(None, **_EVENT("balance"), description="Statement balance, CNY.")
+    credit_limit: float | None = Field(
+        None, **_EVENT("credit_limit"), description="Account credit limit, CNY."
+    )
+    amount_due: float | None = Field(
+        None,
+        **_EVENT("amount_due"),
+        description="Instalment due, CNY (repayment).",
+        examples=[500.0],
     )
     due_date: Date | None = Field(None, description="Due date (repayment).")
     days_past_due: int | None = Field(
         None,
-        ge=0,
-        le=3650,
+        **_EVENT("days_past_due"),
         description="Days late (repayment) or delinquency (statement).",
         examples=[0],
     )
@@ -284,10 +292,10 @@ class EventIn(_Strict):
 
 
 class LateRepaymentIn(_Strict):
-    """A contact's repayment made late (only those 30+ days late count)."""
+    __doc__ = f"A contact's repayment made late (only those {SEVERE_DPD}+ days late count)."
 
     event_time: Timestamp = Field(description="When it was repaid.", examples=["2024-09-01"])
-    days_past_due: int = Field(ge=0, le=3650, description="Days late.", examples=[45])
+    days_past_due: int = Field(**_EVENT("days_past_due"), description="Days late.", examples=[45])
 
 
 class ContactIn(_Strict):

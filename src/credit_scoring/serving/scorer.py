@@ -12,8 +12,11 @@ import pandas as pd
 
 from credit_scoring import schemas
 from credit_scoring.decision.bundle import CreditModel
-from credit_scoring.features.compute import compute_features
-from credit_scoring.features.registry import DEFAULT_WINDOWS, FEATURES, SEVERE_DPD, feature_spec
+from credit_scoring.features.compute import compute_features, network_event_mask
+from credit_scoring.features.registry import (
+    feature_spec,
+    feature_windows,
+)
 from credit_scoring.schemas import DIMENSIONS
 from credit_scoring.serving.contract import (
     BENTO_MODEL_NAME,
@@ -31,9 +34,10 @@ from credit_scoring.serving.contract import (
 def behaviour_data(req: EventsRequest, person_id: str = "applicant") -> schemas.BehaviourData:
     """A one-person :class:`~credit_scoring.schemas.BehaviourData` from a request.
 
-    Known contacts become profiles (with their identity check) and their 30+ days late
-    repayments become events, exactly the slice :func:`credit_scoring.features.person_data`
-    cuts from the full tables.
+    Known contacts become profiles (with their identity check) and those of their late
+    repayments that the network features read (:func:`~credit_scoring.features.compute.
+    network_event_mask`) become events: exactly the slice
+    :func:`~credit_scoring.features.compute.person_data` cuts from the full tables.
     """
     ids = {c.contact_id for c in req.contacts}
     while person_id in ids:
@@ -47,21 +51,24 @@ def behaviour_data(req: EventsRequest, person_id: str = "applicant") -> schemas.
         row["event_id"] = e.event_id or f"e{i}"
         row["person_id"] = person_id
         events.append(row)
+    of_contacts: list[dict[str, Any]] = []
     for c in req.contacts:
         if not c.is_known:
             continue
         profiles.append({"person_id": c.contact_id, "identity_verified": c.identity_verified})
         for j, late in enumerate(c.late_repayments or []):
-            if late.days_past_due >= SEVERE_DPD:
-                events.append(
-                    {
-                        "event_id": f"c{c.contact_id}:{j}",
-                        "person_id": c.contact_id,
-                        "event_time": utc_naive(late.event_time),
-                        "event_type": "repayment",
-                        "days_past_due": late.days_past_due,
-                    }
-                )
+            of_contacts.append(
+                {
+                    "event_id": f"c{c.contact_id}:{j}",
+                    "person_id": c.contact_id,
+                    "event_time": utc_naive(late.event_time),
+                    "event_type": schemas.EventType.REPAYMENT.value,
+                    "days_past_due": late.days_past_due,
+                }
+            )
+    if of_contacts:
+        read = network_event_mask(pd.DataFrame(of_contacts))
+        events += [e for e, keep in zip(of_contacts, read.tolist(), strict=True) if keep]
     contacts = [
         {"person_id": person_id, "contact_id": c.contact_id, "since_date": c.since_date}
         for c in req.contacts
@@ -83,21 +90,6 @@ def behaviour_data(req: EventsRequest, person_id: str = "applicant") -> schemas.
         events=table(events, schemas.EVENTS),
         contacts=table(contacts, schemas.CONTACTS),
     )
-
-
-def feature_windows(feature_names: Sequence[str]) -> tuple[int, ...]:
-    """The feature windows a model's feature list was computed with."""
-    windows = set(DEFAULT_WINDOWS)
-    for name in feature_names:
-        stem, _, suffix = name.rpartition("_")
-        if suffix.endswith("d") and suffix[:-1].isdigit() and stem:
-            try:
-                feature_spec(name)
-            except KeyError:
-                continue
-            if name not in {s.name for s in FEATURES}:
-                windows.add(int(suffix[:-1]))
-    return tuple(sorted(windows))
 
 
 class Scorer:
