@@ -325,12 +325,14 @@ def test_cli_advice_prints_the_library_advice_and_refuses_an_unknown_person(
 ):
     from typer.testing import CliRunner
 
-    from credit_scoring.cli import DEPLOY_DIR, app
+    from credit_scoring.artefacts import Paths
+    from credit_scoring.cli import app
+    from credit_scoring.config import Params
     from credit_scoring.io import write_parquet
 
     table = small_world[2]
     write_parquet(table, tmp_path / "data/features/features.parquet")
-    small_model.save(tmp_path / DEPLOY_DIR)
+    small_model.save(tmp_path / Paths.from_params(Params()).bundle)
     (tmp_path / "params.yaml").write_text("advice:\n  max_actions: 2\n")
     person = table.sample(1, random_state=2).iloc[0]
     runner = CliRunner()

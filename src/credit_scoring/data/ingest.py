@@ -44,6 +44,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from credit_scoring import io, schemas
+from credit_scoring.artefacts import ArtefactError
 from credit_scoring.data import validated
 
 logger = logging.getLogger(__name__)
@@ -103,8 +104,11 @@ _ARROW_KIND_TYPES: dict[str, pa.DataType] = {
 }
 
 
-class InputError(ValueError):
-    """A fatal problem with the input files; the message is one line naming file and column."""
+class InputError(ArtefactError):
+    """A fatal problem with the input files; the message is one line naming file and column.
+
+    A kind of :class:`~credit_scoring.artefacts.ArtefactError` (so a ``ValueError``): the
+    input tables are the pipeline's first artefacts."""
 
 
 @dataclass(frozen=True)

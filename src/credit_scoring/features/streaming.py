@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from credit_scoring import io, schemas
+from credit_scoring.artefacts import FEATURES_FILE, PROTECTED_FILE
 from credit_scoring.data.validated import person_codes, profile_ids, read_table, read_validated
 from credit_scoring.features.compute import (
     compute_features,
@@ -242,7 +243,7 @@ def write_features(
     outcomes = read_table(folder, schemas.OUTCOMES)
     profiles = read_table(folder, schemas.PROFILES)
     total, done, n_chunks, dates = len(outcomes), 0, 0, set()
-    with io.atomic_path(out_dir / "features.parquet") as tmp:
+    with io.atomic_path(out_dir / FEATURES_FILE) as tmp:
         writer, schema = None, None
         try:
             for table in chunks:
@@ -264,7 +265,7 @@ def write_features(
             _labelled(empty, outcomes).to_parquet(tmp, index=False)
     io.write_parquet(
         protected_attributes(_empty_data(profiles, outcomes)),
-        out_dir / "protected.parquet",
+        out_dir / PROTECTED_FILE,
     )
     return {"rows": done, "observation_dates": len(dates), "chunks": n_chunks}
 
@@ -301,7 +302,7 @@ def _write_in_memory(
         progress=None if progress is None else (lambda done: progress(done, total)),
     )
     table = _labelled(table, data.outcomes)
-    io.write_parquet(table, out_dir / "features.parquet")
-    io.write_parquet(protected_attributes(data), out_dir / "protected.parquet")
+    io.write_parquet(table, out_dir / FEATURES_FILE)
+    io.write_parquet(protected_attributes(data), out_dir / PROTECTED_FILE)
     dates = table["observation_date"].nunique()
     return {"rows": len(table), "observation_dates": dates, "chunks": 0}

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from credit_scoring.config import SplitParams
-from credit_scoring.schemas import DATE, LABEL
+from credit_scoring.schemas import DATE, LABEL, ROW_KEY
 
 logger = logging.getLogger(__name__)
 
 SLICES: tuple[str, ...] = ("train", "validation", "calibration", "test")
+PERSON = ROW_KEY[0]
 
 
 @dataclass(frozen=True)
@@ -81,15 +83,8 @@ def out_of_time_split(df: pd.DataFrame, split: SplitParams) -> Split:
         "test": cohorts[n_train + n_val + n_cal :],
     }
 
-    sort_cols = [DATE, "person_id"] if "person_id" in df.columns else [DATE]
-    slices: dict[str, pd.DataFrame] = {}
-    for name, slice_dates in bounds.items():
-        part = labelled.loc[dates.isin(slice_dates).to_numpy()]
-        # A fixed row order makes training independent of how the input file was ordered.
-        slices[name] = part.sort_values(sort_cols, kind="stable").reset_index(drop=True)
-
     result = Split(
-        **slices,
+        **{name: select_slice(labelled, bounds, name) for name in SLICES},
         cohorts={name: [pd.Timestamp(d).date() for d in ds] for name, ds in bounds.items()},
         n_unlabelled=n_unlabelled,
     )
@@ -99,3 +94,25 @@ def out_of_time_split(df: pd.DataFrame, split: SplitParams) -> Split:
         n_unlabelled,
     )
     return result
+
+
+def select_slice(
+    df: pd.DataFrame, cohorts: Mapping[str, Sequence[dt.date | str]], name: str = "test"
+) -> pd.DataFrame:
+    """The rows of slice ``name``: labelled rows observed at one of ``cohorts[name]``.
+
+    The one definition of a slice, so of the out-of-time test cohort: the split builds its
+    slices with it, and the evaluate, robustness and register stages select the test cohort
+    with it from the cohorts training recorded (``models/train_log.json``). ``df`` is any
+    table keyed by person and observation date with the label (features, predictions).
+    Rows come in a fixed order, by observation date then person, so that nothing depends on
+    how the input file was ordered.
+    """
+    missing = [c for c in (DATE, LABEL) if c not in df.columns]
+    if missing:
+        raise KeyError(f"table lacks column(s) {missing} needed to select the {name} slice")
+    dates = pd.to_datetime(pd.Series(list(cohorts[name]), dtype=object))
+    labelled = df.loc[df[LABEL].notna().to_numpy()]
+    part = labelled.loc[pd.to_datetime(labelled[DATE]).isin(dates).to_numpy()]
+    sort_cols = [DATE, PERSON] if PERSON in df.columns else [DATE]
+    return part.sort_values(sort_cols, kind="stable").reset_index(drop=True)

@@ -1,0 +1,150 @@
+"""The register stage: log the run to MLflow, register the model as ``challenger`` and run
+the promotion gate.
+
+One run per training: params, metrics, the learning curve, plots and reports, the model
+with signature and input example, tags tying it to git and DVC data hashes. The gate moves
+the ``champion`` alias only when the challenger is calibrated (ECE), stable (PSI) and beats
+the champion re-scored on the same test cohort. Writes ``reports/gate.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import yaml
+from mlflow.entities import Metric
+from mlflow.models import infer_signature
+
+from credit_scoring.artefacts import (
+    DVC_LOCK,
+    FairnessReport,
+    MetricsReport,
+    Paths,
+    RobustnessReport,
+    TrainLog,
+    load_json,
+    parse,
+    read_json,
+)
+from credit_scoring.audit.gate import decide_promotion
+from credit_scoring.config import Params
+from credit_scoring.decision.bundle import CreditModel, decisions_frame
+from credit_scoring.io import write_json
+from credit_scoring.modelling.split import select_slice
+from credit_scoring.schemas import LABEL
+from credit_scoring.tracking import registry as tracking
+
+
+def run(params: Params) -> dict[str, Any]:
+    """Log, register and gate; returns the tracking URI, the version and the gate's reasons."""
+    p = params
+    paths = Paths.from_params(p)
+    raw_metrics = load_json(paths.metrics, "evaluate")
+    metrics = parse(raw_metrics, MetricsReport, paths.metrics)
+    fairness_breaches = (
+        read_json(paths.fairness, FairnessReport, "evaluate").breaches
+        if paths.fairness.is_file()
+        else None
+    )
+    if paths.robustness.is_file():  # logged with the reports: it must be a whole report
+        read_json(paths.robustness, RobustnessReport, "robustness")
+    raw_log = load_json(paths.train_log, "train")
+    train_log = parse(raw_log, TrainLog, paths.train_log)
+    model = CreditModel.load(paths.bundle)
+    table = pd.read_parquet(paths.features)
+    test = select_slice(table, train_log.cohorts.model_dump(), "test")
+    y = test[LABEL].to_numpy(dtype=int)
+    client = tracking.configure(p.mlflow)
+    name = p.mlflow.model_name
+    with mlflow.start_run(run_name=f"lightgbm-{tracking.git_commit()[:8]}") as run:
+        mlflow.log_params(tracking.flatten(p.model_dump(mode="json")))
+        flat = {
+            k.replace(".", "_"): float(v)
+            for k, v in tracking.flatten(raw_metrics).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        mlflow.log_metrics({f"test_{k}": v for k, v in flat.items()})
+        now = int(pd.Timestamp.now().timestamp() * 1000)
+        curve = [
+            Metric(f"learning_curve_{split}_{metric}", float(v), now, step)
+            for split, curves in train_log.evals_result.items()
+            for metric, values in curves.items()
+            for step, v in enumerate(values)
+        ]
+        for i in range(0, len(curve), 900):
+            client.log_batch(run.info.run_id, metrics=curve[i : i + 900])
+        mlflow.log_artifacts(str(paths.reports_dir), artifact_path="reports")
+        mlflow.log_dict(raw_log, "train_log.json")
+        mlflow.set_tags(
+            {
+                "git_commit": tracking.git_commit(),
+                "features_md5": tracking.file_md5(paths.features),
+                "data_input_dir": p.data.input_dir,
+                "calibration_method": model.calibrator.method,
+                **dvc_lock_hashes(),
+            }
+        )
+        example = test[model.feature_names].head(5)
+        signature = infer_signature(example, decisions_frame(model.decide(example)))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(tracking.MODEL_CODE),
+            artifacts={"bundle": str(paths.bundle)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=tracking.pip_requirements(),
+            registered_model_name=name,
+        )
+        version = str(info.registered_model_version)
+        client.set_registered_model_alias(name, tracking.CHALLENGER, version)
+        champ = tracking.champion_version(client, name)
+        champ_metrics = None
+        if champ is not None:
+            champ_auc = tracking.score_champion_auc(name, test, y)
+            if champ_auc is None:  # cannot re-score: fall back to its logged test AUC
+                champ_auc = client.get_run(champ.run_id).data.metrics.get("test_auc", 0.0)
+            champ_metrics = {"auc": float(champ_auc), "version": float(champ.version)}
+        decision = decide_promotion(
+            {"auc": metrics.auc, "ece": metrics.ece, "psi": metrics.psi},
+            champ_metrics,
+            p.gate,
+            fairness_breaches=fairness_breaches,
+            block_on_fairness=p.fairness.block_promotion,
+        )
+        if decision.promote:
+            client.set_registered_model_alias(name, tracking.CHAMPION, version)
+        gate = {
+            "model_name": name,
+            "version": version,
+            "run_id": run.info.run_id,
+            **decision.to_dict(),
+        }
+        mlflow.log_dict(gate, "gate.json")
+        mlflow.set_tags({"gate_promote": str(decision.promote), "model_version": version})
+        client.set_model_version_tag(
+            name, version, "gate", "promoted" if decision.promote else "refused"
+        )
+        client.set_model_version_tag(name, version, "test_auc", f"{metrics.auc:.4f}")
+    write_json(gate, paths.gate)
+    return {
+        "tracking uri": tracking.tracking_uri(p.mlflow),
+        "model": f"{name} v{version}",
+        "gate": "PROMOTED to champion" if decision.promote else "refused",
+        **{f"reason {i + 1}": r for i, r in enumerate(decision.reasons)},
+    }
+
+
+def dvc_lock_hashes(lock_path: Path = DVC_LOCK) -> dict[str, str]:
+    """md5 of every stage output recorded by DVC, to tie a run to its exact data."""
+    if not lock_path.is_file():
+        return {}
+    lock = yaml.safe_load(lock_path.read_text()) or {}
+    out = {}
+    for stage, body in (lock.get("stages") or {}).items():
+        for o in body.get("outs", []) or []:
+            if "md5" in o:
+                out[f"dvc.{stage}.{o['path']}"] = o["md5"]
+    return out
