@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 
@@ -91,6 +91,24 @@ def test_second_repro_has_nothing_to_do(project):
     out = _run(["dvc", "repro"], project).stdout
     assert "Running stage" not in out, f"a second repro re-ran stages:\n{out}"
     assert "up to date" in out.lower()
+
+
+def test_touching_a_core_module_makes_dvc_status_list_the_stages_that_run_it(project):
+    """The temp project's own copy of src is what dvc.yaml tracks: a comment appended to
+    modelling/calibrate.py (run by train through the bundle) makes `dvc status` list train,
+    and not simulate, which never imports it; undoing the edit makes the pipeline clean."""
+    calibrate = project / "src/credit_scoring/modelling/calibrate.py"
+    original = calibrate.read_text()
+    calibrate.write_text(original + "\n# touched by a test\n")
+    try:
+        changed = json.loads(_run(["dvc", "status", "--json"], project).stdout)
+    finally:
+        calibrate.write_text(original)
+    assert "train" in changed and "simulate" not in changed and "ingest" not in changed
+    assert {"changed deps": {"src/credit_scoring/modelling/calibrate.py": "modified"}} in (
+        changed["train"]
+    ), changed["train"]
+    assert json.loads(_run(["dvc", "status", "--json"], project).stdout) == {}
 
 
 def test_metrics_report_has_the_validator_keys(project):
