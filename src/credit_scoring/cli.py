@@ -51,7 +51,7 @@ ParamsOption = Annotated[
 ModelDirOption = Annotated[
     Path | None,
     typer.Option(
-        help="The deployable model bundle [default: models/bundle under train.output_dir]."
+        help="The deployable model bundle (default: models/bundle, under train.output_dir)."
     ),
 ]
 
@@ -254,7 +254,7 @@ def score(
         ),
     ] = None,
     output_dir: Annotated[
-        Path | None, typer.Option(help="Where decisions and rejects go [default: data/scores].")
+        Path | None, typer.Option(help="Where decisions and rejects go (default: data/scores).")
     ] = None,
     model_dir: ModelDirOption = None,
     reasons: Annotated[bool, typer.Option(help="Add reasons and dimension points.")] = True,

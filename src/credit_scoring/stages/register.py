@@ -76,8 +76,8 @@ def run(params: Params) -> dict[str, Any]:
         ]
         for i in range(0, len(curve), 900):
             client.log_batch(run.info.run_id, metrics=curve[i : i + 900])
-        mlflow.log_artifacts(str(paths.reports_dir), artifact_path="reports")
-        mlflow.log_dict(raw_log, "train_log.json")
+        mlflow.log_artifacts(str(paths.reports_dir), artifact_path=paths.reports_dir.name)
+        mlflow.log_dict(raw_log, paths.train_log.name)
         mlflow.set_tags(
             {
                 "git_commit": tracking.git_commit(),
@@ -122,7 +122,7 @@ def run(params: Params) -> dict[str, Any]:
             "run_id": run.info.run_id,
             **decision.to_dict(),
         }
-        mlflow.log_dict(gate, "gate.json")
+        mlflow.log_dict(gate, paths.gate.name)
         mlflow.set_tags({"gate_promote": str(decision.promote), "model_version": version})
         client.set_model_version_tag(
             name, version, "gate", "promoted" if decision.promote else "refused"
