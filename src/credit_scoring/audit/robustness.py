@@ -5,7 +5,7 @@ of cheap behaviour (tiny phone top-ups, a burst of small purchases confirmed at 
 profile edits, linking to people with top scores, all of it together), added to real
 test-cohort people in the ``window_days`` before their observation date T (events
 strictly before T, so the point-in-time features see them). Their features are
-recomputed by the same :func:`credit_scoring.features.compute_features`, scored by the
+recomputed by the same :func:`credit_scoring.features.compute.compute_features`, scored by the
 deployed model, and the gain is ``score(gamed) - score(as they are)``. The rule
 (:func:`check_gains`): in every scenario, the ``gain_quantile`` quantile of the gains must
 be at most ``max_gain_points``. A quantile rather than the maximum, because a tree model

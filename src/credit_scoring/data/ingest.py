@@ -947,7 +947,7 @@ def write_ingest_result(
 
     ids = validated.profile_ids(result.data.profiles)
     for name in schemas.TABLES:
-        df, path = getattr(result.data, name), Path(validated_dir) / f"{name}.parquet"
+        df, path = getattr(result.data, name), Path(validated.table_path(validated_dir, name))
         order = None
         if name in validated.PERSON_ORDERED:
             order = validated.person_order(df["person_id"], ids)

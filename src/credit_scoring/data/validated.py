@@ -53,6 +53,11 @@ def person_order(person_ids: pd.Series, ids: pa.Array) -> np.ndarray | None:
     return np.argsort(codes, kind="stable")
 
 
+def table_path(folder: str | Path, table: str) -> str:
+    """Where ingest writes a validated table: ``<folder>/<table>.parquet`` (folder may be a URI)."""
+    return f"{folder}/{table}.parquet"
+
+
 def read_table(
     folder: str | Path, table: schemas.Table | str, where: pc.Expression | None = None
 ) -> pd.DataFrame:
@@ -63,7 +68,7 @@ def read_table(
     the row groups of a person-ordered file). ``folder`` may be an object-store URI.
     """
     spec = schemas.TABLES[table] if isinstance(table, str) else table
-    path = f"{folder}/{spec.name}.parquet"
+    path = table_path(folder, spec.name)
     if "://" not in path and not Path(path).is_file():
         raise FileNotFoundError(f"{path}: validated table missing; run the ingest stage first")
     arrow = ds.dataset(path, format="parquet").to_table(filter=where)

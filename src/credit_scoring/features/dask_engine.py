@@ -30,7 +30,7 @@ import pyarrow.dataset as ds
 
 from credit_scoring import schemas
 from credit_scoring.cluster import location
-from credit_scoring.data.validated import read_table
+from credit_scoring.data.validated import read_table, table_path
 from credit_scoring.features.compute import (
     compute_features,
     network_event_mask,
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 def _plan(folder: str, people_per_partition: int) -> tuple[list[tuple[str, str]], int]:
     """(first, last) person_id of each partition, and the events file's row groups."""
-    ids = ds.dataset(f"{folder}/outcomes.parquet", format="parquet").to_table(
+    ids = ds.dataset(table_path(folder, "outcomes"), format="parquet").to_table(
         columns=["person_id"]
     )["person_id"]
     people = pc.unique(ids.drop_null())
@@ -57,13 +57,13 @@ def _plan(folder: str, people_per_partition: int) -> tuple[list[tuple[str, str]]
         (people[i], people[min(i + people_per_partition, len(people)) - 1])
         for i in range(0, len(people), people_per_partition)
     ]
-    events = ds.dataset(f"{folder}/events.parquet", format="parquet")
+    events = ds.dataset(table_path(folder, "events"), format="parquet")
     n_groups = sum(f.metadata.num_row_groups for f in events.get_fragments())
     return bounds, n_groups
 
 
 def _row_groups(folder: str) -> list[ds.ParquetFileFragment]:
-    events = ds.dataset(f"{folder}/events.parquet", format="parquet")
+    events = ds.dataset(table_path(folder, "events"), format="parquet")
     return [rg for f in events.get_fragments() for rg in f.split_by_row_group()]
 
 

@@ -36,7 +36,13 @@ import pyarrow.parquet as pq
 
 from credit_scoring import io, schemas
 from credit_scoring.artefacts import FEATURES_FILE, PROTECTED_FILE
-from credit_scoring.data.validated import person_codes, profile_ids, read_table, read_validated
+from credit_scoring.data.validated import (
+    person_codes,
+    profile_ids,
+    read_table,
+    read_validated,
+    table_path,
+)
 from credit_scoring.features.compute import (
     compute_features,
     compute_features_chunked,
@@ -79,7 +85,7 @@ def _open(folder: Path) -> _Folder:
     profiles = read_table(folder, schemas.PROFILES)
     outcomes = read_table(folder, schemas.OUTCOMES)
     contacts = read_table(folder, schemas.CONTACTS)
-    path = folder / "events.parquet"
+    path = Path(table_path(folder, "events"))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: validated table missing; run the ingest stage first")
     return _Folder(profiles, outcomes, contacts, pq.ParquetFile(path), profile_ids(profiles))

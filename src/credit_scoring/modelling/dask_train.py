@@ -71,7 +71,7 @@ def _training_part(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every ``n_parts``-th labelled training row, from ``index``: this worker's share.
 
-    Rows are ordered like :func:`credit_scoring.split.out_of_time_split` (date, person),
+    Rows are ordered like :func:`credit_scoring.modelling.split.out_of_time_split` (date, person),
     so together the parts are exactly the training slice.
     """
     stamps = pa.array(pd.to_datetime(dates).to_numpy())
@@ -208,7 +208,7 @@ def train_lightgbm_dask(
     params: TrainParams,
     seed: int,
 ) -> TrainedModel:
-    """:func:`credit_scoring.train.train_lightgbm` on a Dask cluster, same inputs and output.
+    """:func:`~credit_scoring.modelling.train.train_lightgbm` on a Dask cluster, same in and out.
 
     Workers read the training cohorts (``split.cohorts["train"]``) from ``features_path``
     themselves, one strided share each (share i on the i-th worker in sorted order). The

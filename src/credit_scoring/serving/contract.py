@@ -1,6 +1,6 @@
 """The online scoring contract: typed requests and responses, and the one scorer behind them.
 
-Everything the BentoML service (:mod:`credit_scoring.service`) does lives here, so the
+Everything the BentoML service (:mod:`credit_scoring.serving.service`) does lives here, so the
 service stays a thin shell and the same code can be tested in-process:
 
 - request models (pydantic, ``extra="forbid"``, no NaN/inf, bounded values) with a
@@ -8,7 +8,8 @@ service stays a thin shell and the same code can be tested in-process:
   the feature registry (:data:`credit_scoring.features.registry.FEATURES`): every feature
   is an optional float with the registry's description, range and example; the raw-event
   models take their bounds from the input contract (:mod:`credit_scoring.schemas`);
-- :class:`Scorer`: a :class:`~credit_scoring.model.CreditModel` plus what the service
+- :class:`~credit_scoring.serving.scorer.Scorer` (in ``serving/scorer.py``): a
+  :class:`~credit_scoring.decision.bundle.CreditModel` plus what the service
   reports about it (registry name, version, alias, test metrics). One person's raw
   behaviour is turned into features by the pipeline's own :func:`compute_features` on a
   one-person :class:`~credit_scoring.schemas.BehaviourData` built with

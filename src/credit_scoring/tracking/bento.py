@@ -1,10 +1,10 @@
 """Packaging: the MLflow registry's champion -> the BentoML model store -> a Bento.
 
 The registered model's plain-file bundle (LightGBM text + JSON, the ``bundle`` artefact
-of :mod:`credit_scoring.mlflow_model`) is downloaded and copied, as it is, into a BentoML
+of :mod:`credit_scoring.tracking.mlflow_model`) is downloaded and copied, as it is, into a BentoML
 model with labels and metadata naming where it came from (registry name, version, alias,
 run id, test metrics). The service loads that bundle with
-:meth:`credit_scoring.model.CreditModel.load`, so no pickle is involved anywhere.
+:meth:`credit_scoring.decision.bundle.CreditModel.load`, so no pickle is involved anywhere.
 
 ``BENTOML_HOME`` must be set before :mod:`bentoml` is first imported in the process;
 :func:`use_bentoml_home` does that.

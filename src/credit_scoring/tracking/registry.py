@@ -1,8 +1,8 @@
-"""MLflow helpers: where runs go, the pyfunc wrapper, registration and the promotion gate.
+"""MLflow helpers: where runs go, the pyfunc wrapper, registration, champion re-scoring.
 
 The tracking URI comes from ``MLFLOW_TRACKING_URI`` when set (a team's shared server),
 else from params (local SQLite by default). The registered model is the plain-file
-bundle of :mod:`credit_scoring.model` wrapped as an MLflow pyfunc, so loading it back by
+bundle of :mod:`credit_scoring.decision.bundle` wrapped as an MLflow pyfunc, so loading it back by
 alias (``models:/<name>@champion``) unpickles nothing but this module's small class.
 """
 
