@@ -771,8 +771,8 @@ def _events_summary(events: pd.DataFrame) -> dict[str, Any]:
 def _outcomes_summary(outcomes: pd.DataFrame) -> dict[str, Any]:
     out = {}
     for date, grp in outcomes.groupby("observation_date", sort=True):
-        labelled = grp["default_12m"].notna()
-        rate = float(grp.loc[labelled, "default_12m"].mean()) if labelled.any() else None
+        labelled = grp[schemas.LABEL].notna()
+        rate = float(grp.loc[labelled, schemas.LABEL].mean()) if labelled.any() else None
         out[pd.Timestamp(date).strftime("%Y-%m-%d")] = {
             "rows": len(grp),
             "labelled": int(labelled.sum()),

@@ -44,6 +44,7 @@ from credit_scoring.schemas import (
     EDUCATION_LEVELS,
     EVENT_TYPES,
     PURCHASE_CATEGORIES,
+    ROW_KEY,
     BehaviourData,
     EventType,
     age_band,
@@ -581,7 +582,7 @@ def _feature_matrix(
 
 
 def _frame(outcomes: pd.DataFrame, matrix: np.ndarray, names: list[str]) -> pd.DataFrame:
-    head = outcomes[["person_id", "observation_date"]].reset_index(drop=True)
+    head = outcomes[list(ROW_KEY)].reset_index(drop=True)
     return pd.concat([head, pd.DataFrame(matrix, columns=names)], axis=1)
 
 
@@ -691,7 +692,7 @@ def protected_attributes(data: BehaviourData) -> pd.DataFrame:
     outcomes = data.outcomes
     prof = data.profiles.drop_duplicates("person_id", keep="last").set_index("person_id")
     ids = outcomes["person_id"]
-    out = outcomes[["person_id", "observation_date"]].reset_index(drop=True)
+    out = outcomes[list(ROW_KEY)].reset_index(drop=True)
     if "gender" in prof.columns:
         out["gender"] = prof["gender"].reindex(ids).astype("string").to_numpy()
     else:

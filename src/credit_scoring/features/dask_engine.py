@@ -38,7 +38,7 @@ from credit_scoring.features.compute import (
     protected_attributes,
 )
 from credit_scoring.features.registry import DEFAULT_WINDOWS
-from credit_scoring.schemas import LABEL
+from credit_scoring.schemas import LABEL, ROW_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +96,8 @@ def _partition_features(
     events = pd.concat([events, others[outside]], ignore_index=True)
     data = person_data(schemas.BehaviourData(profiles, outcomes, events, contacts), people)
     table = compute_features(data, windows)
-    label = data.outcomes[["person_id", "observation_date", LABEL]]
-    table = table.merge(label, on=["person_id", "observation_date"], how="left")
+    label = data.outcomes[[*ROW_KEY, LABEL]]
+    table = table.merge(label, on=list(ROW_KEY), how="left")
     return table, protected_attributes(data)
 
 

@@ -51,7 +51,7 @@ from credit_scoring.features.compute import (
     protected_attributes,
 )
 from credit_scoring.features.registry import DEFAULT_WINDOWS
-from credit_scoring.schemas import LABEL
+from credit_scoring.schemas import LABEL, ROW_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -287,8 +287,8 @@ def _empty_data(profiles: pd.DataFrame, outcomes: pd.DataFrame) -> schemas.Behav
 
 
 def _labelled(table: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
-    labels = outcomes[["person_id", "observation_date", LABEL]]
-    return table.merge(labels, on=["person_id", "observation_date"], how="left")
+    labels = outcomes[[*ROW_KEY, LABEL]]
+    return table.merge(labels, on=list(ROW_KEY), how="left")
 
 
 def _write_in_memory(
