@@ -24,6 +24,7 @@ test: setup
 lint: setup
 	$(UV) run --frozen ruff check src tests benchmarks
 	$(UV) run --frozen ruff format --check src tests benchmarks
+	$(UV) run --frozen lint-imports
 
 bench: setup
 	$(UV) run --frozen python benchmarks/bench_features.py
