@@ -90,7 +90,7 @@ def test_a_mistyped_value_is_refused_naming_the_file_and_the_field():
     with pytest.raises(ArtefactError) as err:
         read_json(path, MetricsReport, "evaluate")
     message = str(err.value)
-    assert message.startswith("reports/metrics.json: 'auc': Input should be a valid number")
+    assert message.startswith("reports/metrics.json: auc: Input should be a valid number")
     assert "missing key 'ece'" in message and "\n" not in message
 
 

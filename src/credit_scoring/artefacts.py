@@ -28,7 +28,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from credit_scoring.config import Params
+from credit_scoring.config import Params, describe_validation_error
 from credit_scoring.schemas import DATE, LABEL
 
 #: File names inside the folders of :class:`Paths`.
@@ -270,23 +270,12 @@ class GateReport(_Report):
 R = TypeVar("R", bound=BaseModel)
 
 
-def _field_error(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
-        if e["type"] == "missing":
-            parts.append(f"missing key '{key}'")
-        else:
-            parts.append(f"'{key}': {e['msg']} (got {e.get('input')!r})")
-    return "; ".join(parts)
-
-
 def parse(raw: Any, schema: type[R], source: str | Path) -> R:
     """Check an artefact's content against its schema; one line naming ``source`` if not."""
     try:
         return schema.model_validate(raw)
     except ValidationError as err:
-        raise ArtefactError(f"{source}: {_field_error(err)}") from None
+        raise ArtefactError(f"{source}: {describe_validation_error(err)}") from None
 
 
 def load_json(path: str | Path, producer: str) -> dict[str, Any]:

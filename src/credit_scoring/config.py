@@ -508,15 +508,22 @@ class Params(_Section):
     dask: DaskParams = Field(default_factory=DaskParams)
 
 
-def _format_error(err: ValidationError, source: str) -> str:
+def describe_validation_error(err: ValidationError) -> str:
+    """Every problem of a pydantic validation in one line, each naming its key.
+
+    Shared by params (here) and by the artefacts stages pass to each other
+    (:mod:`credit_scoring.artefacts`), so both speak the same way.
+    """
     parts = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "<root>"
         if e["type"] == "extra_forbidden":
             parts.append(f"{key}: unknown key")
+        elif e["type"] == "missing":
+            parts.append(f"missing key '{key}'")
         else:
             parts.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
-    return f"{source}: " + "; ".join(parts)
+    return "; ".join(parts)
 
 
 def parse_params(raw: dict | None, source: str = "params") -> Params:
@@ -524,7 +531,7 @@ def parse_params(raw: dict | None, source: str = "params") -> Params:
     try:
         return Params.model_validate(raw or {})
     except ValidationError as err:
-        raise ConfigError(_format_error(err, source)) from None
+        raise ConfigError(f"{source}: {describe_validation_error(err)}") from None
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS_PATH) -> Params:
