@@ -135,3 +135,48 @@ def test_margin_is_the_one_raw_margin_prediction(small_model, rows):
     assert np.array_equal(
         m[:3], np.concatenate([small_model.margin(X[i : i + 1]) for i in range(3)])
     )
+
+
+def test_fit_follows_the_estimator_contract(small_world):
+    """The constructor only stores settings; fit learns booster, calibrator, best iteration,
+    metadata and the training log, and returns the same object."""
+    from credit_scoring.config import CalibrateParams, Params
+    from credit_scoring.features.registry import feature_names
+    from credit_scoring.modelling.split import out_of_time_split
+    from credit_scoring.modelling.train import local_trainer
+
+    params = Params()
+    lgbm = params.train.lightgbm.model_copy(update={"num_boost_round": 30, "learning_rate": 0.2})
+    model = CreditModel(
+        feature_names(),
+        train_params=params.train.model_copy(update={"lightgbm": lgbm}),
+        calibrate_params=CalibrateParams(method="sigmoid"),
+        seed=3,
+    )
+    assert model.booster is None and model.calibrator is None and model.best_iteration == 0
+    with pytest.raises(ValueError, match="not fitted"):
+        model.decide(small_world[2].head(3))
+    split = out_of_time_split(small_world[2], params.split)
+    assert model.fit(split, local_trainer(num_threads=1)) is model
+    assert model.booster is not None and model.calibrator.method == "sigmoid"
+    assert 0 < model.best_iteration <= 30
+    assert model.metadata["cohorts"]["test"] == [str(d) for d in split.cohorts["test"]]
+    assert set(model.training) >= {"evals_result", "calibration", "best_iteration"}
+    assert model.used.any(), "the fitted model splits on some feature"
+
+
+def test_an_unfitted_model_refuses_to_save(tmp_path):
+    with pytest.raises(ValueError, match="not fitted"):
+        CreditModel(["n_late_365d"]).save(tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_saved_bundle_keeps_the_settings_that_made_it(small_model, tmp_path):
+    """save/load round-trips the training and calibration params and the seed, not only
+    the learned state, so a loaded bundle says how it was made."""
+    small_model.save(tmp_path / "bundle")
+    loaded = CreditModel.load(tmp_path / "bundle")
+    assert loaded.train_params == small_model.train_params
+    assert loaded.calibrate_params == small_model.calibrate_params
+    assert loaded.seed == small_model.seed
+    assert loaded.train_params.lightgbm.num_boost_round == 150, "the fixture's own setting"

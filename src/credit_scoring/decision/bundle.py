@@ -187,6 +187,7 @@ class CreditModel:
         exactly) in one pass (:func:`~credit_scoring.decision.explain.decompose`), so the
         points add up to the displayed score.
         """
+        self._check_fitted()
         parts = None
         if with_reasons:
             contrib, bias = explain.contributions(self.booster, X, self.best_iteration)
@@ -261,7 +262,12 @@ class CreditModel:
     # --- persistence -----------------------------------------------------------------
 
     def save(self, folder: str | Path) -> Path:
-        """Write booster.txt and bundle.json atomically into ``folder``."""
+        """Write booster.txt and bundle.json atomically into ``folder``.
+
+        The learned state and the settings that produced it (training and calibration
+        params, seed), so a loaded bundle says how it was made.
+        """
+        self._check_fitted()
         folder = Path(folder)
         model_str = self.booster.model_to_string(num_iteration=self.best_iteration)
         write_atomic(folder / BOOSTER_FILE, lambda tmp: tmp.write_text(model_str))
@@ -273,6 +279,9 @@ class CreditModel:
                 "score": self.score_params.model_dump(mode="json"),
                 "decision": self.decision_params.model_dump(mode="json"),
                 "metadata": self.metadata,
+                "train": self.train_params.model_dump(mode="json"),
+                "calibrate": self.calibrate_params.model_dump(mode="json"),
+                "seed": self.seed,
             },
             folder / BUNDLE_FILE,
         )
@@ -292,7 +301,14 @@ class CreditModel:
             score_params=ScoreParams.model_validate(spec.get("score", {})),
             decision_params=DecisionParams.model_validate(spec.get("decision", {})),
             metadata=dict(spec.get("metadata", {})),
+            train_params=TrainParams.model_validate(spec.get("train", {})),
+            calibrate_params=CalibrateParams.model_validate(spec.get("calibrate", {})),
+            seed=int(spec.get("seed", 0)),
         )
+
+    def _check_fitted(self) -> None:
+        if self.booster is None or self.calibrator is None:
+            raise ValueError("this CreditModel is not fitted: call fit(split) or load(folder)")
 
 
 def decision_records(cols: Mapping[str, Any], with_reasons: bool) -> list[dict[str, Any]]:

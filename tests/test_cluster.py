@@ -1,4 +1,5 @@
-"""The Dask engine gives the local engine's results: equal features, an equally good model.
+"""The Dask engines (cluster.py, features/dask_engine.py, modelling/dask_train.py) give the
+local engine's results: equal features, an equally good model.
 
 One LocalCluster (2 worker processes, 1 thread each) serves the whole module and is closed
 at its end. The world is small but large enough that the test cohort AUC of two LightGBM
