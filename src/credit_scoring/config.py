@@ -65,6 +65,24 @@ class SimulateParams(_Section):
     chunk_size: int = Field(50_000, ge=1_000, description="People generated per chunk.")
 
 
+class LabelParams(_Section):
+    """The label in the user's outcomes file: its column name and its horizon."""
+
+    column: str = Field(
+        "default_12m",
+        min_length=1,
+        description="Outcomes column holding the 0/1 default label (e.g. default_1m, "
+        "default_24m, bad_loan); ingest writes it as the internal label default_12m.",
+    )
+    horizon_months: int = Field(
+        12,
+        ge=1,
+        le=600,
+        description="Months after the observation date the label covers (recorded in "
+        "reports/data_quality.json; use the loan term for a life-of-loan label).",
+    )
+
+
 class DataParams(_Section):
     """Where the behaviour data comes from and where validated data goes."""
 
@@ -77,6 +95,7 @@ class DataParams(_Section):
     validated_dir: str = "data/validated"
     rejects_dir: str = "data/rejects"
     quality_report: str = "reports/data_quality.json"
+    label: LabelParams = Field(default_factory=LabelParams)
 
 
 class FeaturesParams(_Section):

@@ -4,19 +4,30 @@ The simulator writes these tables, ``ingest`` validates user files against them 
 the feature code reads the validated (canonical-dtype) versions. docs/input-format.md
 documents the same contract for people bringing their own data.
 
-Four tables (file stem = table name, ``.csv`` or ``.parquet``):
+Four required tables (file stem = table name, ``.csv`` or ``.parquet``):
 
 - ``profiles``: one row per person, facts as known at the person's observation date (with
-  several observation dates per person, at the earliest; later changes belong in events).
+  several observation dates per person, at the earliest; later changes belong in events
+  or, dated, in ``profile_history``).
 - ``outcomes``: one row per (person, observation date): the point in time a person is
-  scored at, and the 12-month default label when it is known.
+  scored at, and the default label when it is known (its column name in the user's file
+  comes from ``data.label``; inside the pipeline it is always :data:`LABEL`).
 - ``events``: everything a person did, one row per event, long format.
 - ``contacts``: the social graph, one row per directed connection.
+
+Three optional tables (:data:`OPTIONAL_TABLES`; absent means empty):
+
+- ``transactions``: deposit / current-account ledger, one row per transaction, signed
+  amount and the running balance (negative when overdrawn).
+- ``applications``: the loan applied for at an outcome row (amount, term, instalment,
+  product, channel), one row per (person, observation date).
+- ``profile_history``: dated profile facts, several rows per person; a row's features read
+  the latest one strictly before its observation date.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import pandas as pd
@@ -85,6 +96,37 @@ PURCHASE_CATEGORIES: tuple[str, ...] = (
     "other",
 )
 UTILITY_CATEGORIES: tuple[str, ...] = ("electricity", "water", "gas", "internet", "other")
+#: Kinds of current-account transactions (``transactions.kind``).
+TRANSACTION_KINDS: tuple[str, ...] = (
+    "salary",
+    "income",
+    "transfer",
+    "card_payment",
+    "cash",
+    "direct_debit",
+    "loan",
+    "fee",
+    "interest",
+    "other",
+)
+#: Kinds that are income: salary, and other regular income (pension, benefits, rent received).
+INCOME_KINDS: tuple[str, ...] = ("salary", "income")
+#: Kinds that must be credits (amount > 0) and kinds that must be debits (amount < 0).
+CREDIT_ONLY_KINDS: tuple[str, ...] = INCOME_KINDS
+DEBIT_ONLY_KINDS: tuple[str, ...] = ("fee",)
+#: Products of an application (``applications.product``).
+PRODUCTS: tuple[str, ...] = (
+    "cash_loan",
+    "consumer_loan",
+    "credit_card",
+    "credit_line",
+    "car_loan",
+    "mortgage",
+    "overdraft",
+    "other",
+)
+#: Channels an application came through (``applications.channel``).
+CHANNELS: tuple[str, ...] = ("branch", "online", "mobile_app", "phone", "agent", "partner", "other")
 
 # Age bands used only for fairness measurement, never as model inputs.
 AGE_BANDS: tuple[tuple[str, int, int], ...] = (
@@ -234,7 +276,9 @@ PROFILES = Table(
     ),
 )
 
-#: The label column: 1 if the person defaulted within 12 months of the observation date.
+#: The internal label column: 1 if the person defaulted within the label's horizon after
+#: the observation date. The user's column may have another name (``data.label.column``):
+#: ingest reads it under that name and writes it as this one.
 LABEL = "default_12m"
 #: The key of a row of outcomes, features, predictions and decisions: a person at a date.
 ROW_KEY: tuple[str, str] = ("person_id", "observation_date")
@@ -298,10 +342,11 @@ EVENTS = Table(
         Column(
             "balance",
             "float",
-            "Statement balance owed, CNY (statement).",
+            "Statement balance owed, CNY (statement); negative when the account is in credit "
+            "(more paid in than owed), which counts as nothing owed.",
             required=False,
             nullable=True,
-            min=0,
+            min=-100_000_000,
             max=100_000_000,
         ),
         Column(
@@ -390,7 +435,187 @@ CONTACTS = Table(
     ),
 )
 
+TRANSACTIONS = Table(
+    name="transactions",
+    description="Deposit / current-account ledger, one row per transaction (optional table).",
+    key=("transaction_id",),
+    columns=(
+        Column(
+            "transaction_id",
+            "str",
+            "Unique identifier of the transaction. If the file has none, one is derived from "
+            "the row.",
+            required=False,
+        ),
+        Column("person_id", "str", "Account holder; must exist in profiles."),
+        Column(
+            "account_id",
+            "str",
+            "Current or deposit account the transaction is on (several per person allowed).",
+            required=False,
+            nullable=True,
+        ),
+        Column(
+            "transaction_time",
+            "datetime",
+            "When the transaction was booked (date or timestamp).",
+        ),
+        Column(
+            "amount",
+            "float",
+            "Money moved, CNY: positive for a credit (money in), negative for a debit (money out).",
+            min=-100_000_000,
+            max=100_000_000,
+        ),
+        Column(
+            "balance",
+            "float",
+            "Account balance right after the transaction, CNY; negative when overdrawn.",
+            required=False,
+            nullable=True,
+            min=-100_000_000,
+            max=100_000_000,
+        ),
+        Column(
+            "kind",
+            "str",
+            "What the transaction is; `salary` and `income` are income credits, `fee` a bank "
+            "charge (empty: `other`).",
+            required=False,
+            nullable=True,
+            allowed=TRANSACTION_KINDS,
+        ),
+        Column(
+            "counterparty_id",
+            "str",
+            "The other party (employer, payee, sender), pseudonymous.",
+            required=False,
+            nullable=True,
+        ),
+    ),
+)
+
+APPLICATIONS = Table(
+    name="applications",
+    description="The loan applied for at an outcome row, one row per (person, observation "
+    "date) (optional table).",
+    key=ROW_KEY,
+    columns=(
+        Column("person_id", "str", "Applicant; the (person, date) must be a row of outcomes."),
+        Column(
+            "observation_date",
+            "date",
+            "Date of the application (its outcome row's observation date).",
+        ),
+        Column(
+            "amount",
+            "float",
+            "Amount applied for, CNY.",
+            min=0,
+            max=100_000_000,
+        ),
+        Column(
+            "term_months",
+            "int",
+            "Term of the loan in months.",
+            required=False,
+            nullable=True,
+            min=1,
+            max=600,
+        ),
+        Column(
+            "instalment",
+            "float",
+            "Scheduled monthly instalment, CNY (empty: amount / term is used).",
+            required=False,
+            nullable=True,
+            min=0,
+            max=100_000_000,
+        ),
+        Column(
+            "product",
+            "str",
+            "Product applied for.",
+            required=False,
+            nullable=True,
+            allowed=PRODUCTS,
+        ),
+        Column(
+            "channel",
+            "str",
+            "Channel the application came through.",
+            required=False,
+            nullable=True,
+            allowed=CHANNELS,
+        ),
+    ),
+)
+
+#: Profile facts that may be dated (``profile_history``): all but the identifier, the
+#: protected attributes and the registration date.
+DATED_PROFILE_FACTS: tuple[str, ...] = (
+    "education",
+    "occupation",
+    "employment_start_date",
+    "declared_income",
+    "verified_income",
+    "identity_verified",
+    "profile_completeness",
+)
+
+PROFILE_HISTORY = Table(
+    name="profile_history",
+    description="Dated profile facts, several rows per person (optional table).",
+    key=("person_id", "as_of_date"),
+    columns=(
+        Column("person_id", "str", "Person; must exist in profiles."),
+        Column(
+            "as_of_date",
+            "date",
+            "Date the facts of this row were known from; a row of outcomes uses the latest "
+            "one strictly before its observation date.",
+        ),
+        *(PROFILES.column(name) for name in DATED_PROFILE_FACTS),
+    ),
+)
+
+#: The four tables every input folder has.
 TABLES: dict[str, Table] = {t.name: t for t in (PROFILES, OUTCOMES, EVENTS, CONTACTS)}
+#: Tables an input folder may have; a missing one is read as empty.
+OPTIONAL_TABLES: dict[str, Table] = {
+    t.name: t for t in (TRANSACTIONS, APPLICATIONS, PROFILE_HISTORY)
+}
+#: Every input table, required first.
+ALL_TABLES: dict[str, Table] = {**TABLES, **OPTIONAL_TABLES}
+
+
+def outcomes_table(label_column: str = LABEL) -> Table:
+    """The outcomes table with its label column named as in the user's file.
+
+    Ingest validates the user's file with this table (so messages name the user's
+    column) and then renames the column to :data:`LABEL`.
+    """
+    if label_column == LABEL:
+        return OUTCOMES
+    if label_column in OUTCOMES.column_names:
+        raise ValueError(f"label column {label_column!r} is another column of outcomes")
+    label = OUTCOMES.column(LABEL)
+    columns = tuple(
+        Column(
+            label_column,
+            label.kind,
+            label.description,
+            label.required,
+            label.nullable,
+            label.min,
+            label.max,
+        )
+        if c.name == LABEL
+        else c
+        for c in OUTCOMES.columns
+    )
+    return Table(OUTCOMES.name, OUTCOMES.description, columns, OUTCOMES.key)
+
 
 # Columns each event type must carry (beyond the always-required ones).
 EVENT_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -447,12 +672,18 @@ def conform(df: pd.DataFrame, table: Table) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class BehaviourData:
-    """The four validated tables, the unit that features are computed from."""
+    """The validated tables, the unit that features are computed from.
+
+    The four required tables come first (positional); the optional ones default to empty.
+    """
 
     profiles: pd.DataFrame
     outcomes: pd.DataFrame
     events: pd.DataFrame
     contacts: pd.DataFrame
+    transactions: pd.DataFrame = field(default_factory=lambda: empty_table(TRANSACTIONS))
+    applications: pd.DataFrame = field(default_factory=lambda: empty_table(APPLICATIONS))
+    profile_history: pd.DataFrame = field(default_factory=lambda: empty_table(PROFILE_HISTORY))
 
 
 def age_band(age_years: pd.Series) -> pd.Series:

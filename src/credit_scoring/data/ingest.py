@@ -1,9 +1,12 @@
 """The validation boundary: a folder of user (or simulated) files -> validated tables.
 
 ``ingest(folder)`` reads the four tables of :mod:`credit_scoring.schemas` (CSV or
-Parquet), checks every row against the contract and returns the accepted rows in the
-canonical dtypes, the rejected rows with a reason each, and a data-quality report.
-Every rule comes from ``schemas.py``; nothing here restates a vocabulary or a bound.
+Parquet) and the optional ones that are present (``transactions``, ``applications``,
+``profile_history``), checks every row against the contract and returns the accepted rows
+in the canonical dtypes, the rejected rows with a reason each, and a data-quality report.
+Every rule comes from ``schemas.py``; nothing here restates a vocabulary or a bound. The
+label is read from the column the user names (``data.label.column``) and written as
+:data:`credit_scoring.schemas.LABEL`.
 
 Two kinds of problem:
 
@@ -80,16 +83,19 @@ BOOL_TOKENS: dict[str, bool] = {
     "yes": True,
     "no": False,
 }
-# Tables that must have at least one data row (contacts may be empty).
+# Tables that must have at least one data row (contacts may be empty; events may be empty
+# when transactions has rows).
 NON_EMPTY_TABLES: tuple[str, ...] = ("profiles", "outcomes", "events")
 # Columns added to every rejects table.
 REJECT_COLUMNS: tuple[str, ...] = ("reject_reason", "source_file", "source_row")
 # Prefix of the event_id derived from the data row number when the file has none.
 DERIVED_EVENT_ID_PREFIX = "row-"
+# Tables whose id column is derived from the data row number when the file has none.
+DERIVED_ID_COLUMNS: dict[str, str] = {"events": "event_id", "transactions": "transaction_id"}
 # Allowed-value columns whose reject reads "unknown <column> '<value>'".
 _UNKNOWN_VALUE_COLUMNS: frozenset[str] = frozenset({"event_type"})
 # Order the tables are validated in: profiles first, the others refer to it.
-_TABLE_ORDER: tuple[str, ...] = ("profiles", "outcomes", "events", "contacts")
+_TABLE_ORDER: tuple[str, ...] = tuple(schemas.ALL_TABLES)
 
 # Rows compared at a time when looking for repeated keys in sorted order.
 _SORT_BLOCK = 4_000_000
@@ -646,16 +652,74 @@ def _check_exact_duplicates(
     )
 
 
+def _check_transactions(parsed: dict[str, pa.ChunkedArray], rejecter: _Rejecter) -> None:
+    """Kinds that are credits only (income) or debits only (fees) must have that sign."""
+    kind, amount = parsed["kind"], parsed["amount"]
+    for kinds, wrong, word in (
+        (schemas.CREDIT_ONLY_KINDS, pc.less_equal, "debit"),
+        (schemas.DEBIT_ONLY_KINDS, pc.greater_equal, "credit"),
+    ):
+        for k in kinds:
+            bad = _np_mask(pc.equal(kind, pa.scalar(k, kind.type))) & _np_mask(
+                wrong(amount, pa.scalar(0.0))
+            )
+            rejecter.flag(
+                bad,
+                f"{word} amount for {k}",
+                _describe_values(
+                    amount, lambda v, k=k, w=word: f"{w} amount {v} not allowed for {k}"
+                ),
+            )
+
+
+def _check_outcome_rows(
+    parsed: dict[str, pa.ChunkedArray], rejecter: _Rejecter, outcome_keys: pa.Array
+) -> None:
+    """Applications: the (person, observation date) must be a row of accepted outcomes."""
+    key = _row_key_strings(parsed["person_id"], parsed["observation_date"])
+    known = _np_mask(pc.is_in(key, value_set=pc.cast(outcome_keys, key.type)))
+    unknown = _np_mask(key.is_valid()) & ~known
+    shown = pc.binary_join_element_wise(
+        _display(parsed["person_id"], "str"), _display(parsed["observation_date"], "date"), "', '"
+    )
+    rejecter.flag(
+        unknown,
+        "no outcome row",
+        _describe_values(
+            shown, lambda v: f"no outcome row for (person_id, observation_date) ('{v}')"
+        ),
+    )
+
+
+def _row_key_strings(person: pa.ChunkedArray, date: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``person|YYYY-MM-DD`` per row (missing if either part is), to match row keys."""
+    return _chunked(
+        pc.binary_join_element_wise(
+            pc.cast(person, pa.large_string()),
+            pc.cast(_display(date, "date"), pa.large_string()),
+            pa.scalar("|", pa.large_string()),
+        )
+    )
+
+
 def _check_table(
-    table: schemas.Table, raw: pd.DataFrame, source: str, profile_ids: pa.Array | None
+    table: schemas.Table,
+    raw: pd.DataFrame,
+    source: str,
+    profile_ids: pa.Array | None,
+    may_be_empty: bool = False,
+    outcome_keys: pa.Array | None = None,
 ) -> _Checked:
     missing = [c for c in table.required_columns if c not in raw.columns]
     if missing:
         names = ", ".join(f"'{c}'" for c in missing)
         plural = "s" if len(missing) > 1 else ""
         raise InputError(f"{source}: missing required column{plural} {names}")
-    if len(raw) == 0 and table.name in NON_EMPTY_TABLES:
-        raise InputError(f"{source}: no data rows (the {table.name} table must not be empty)")
+    if len(raw) == 0 and table.name in NON_EMPTY_TABLES and not may_be_empty:
+        extra = " unless transactions has rows" if table.name == "events" else ""
+        raise InputError(
+            f"{source}: no data rows (the {table.name} table must not be empty{extra})"
+        )
     raw = raw.reset_index(drop=True)
     ignored = [str(c) for c in raw.columns if c not in table.column_names]
     absent = [c for c in table.column_names if c not in raw.columns]
@@ -666,20 +730,23 @@ def _check_table(
     warnings += col_warnings
     if table is schemas.EVENTS:
         _check_events(parsed, rejecter)
-        if "event_id" not in raw.columns:
-            warnings.append(
-                f"{source}: no event_id column; event_id derived from the data row number "
-                f"('{DERIVED_EVENT_ID_PREFIX}<row>') and exact duplicate rows rejected"
-            )
-            _check_exact_duplicates(
-                {k: v for k, v in parsed.items() if k != "event_id"}, rejecter, source_rows
-            )
-            ids = pc.binary_join_element_wise(
-                pa.scalar(DERIVED_EVENT_ID_PREFIX),
-                pc.cast(pa.array(source_rows), pa.string()),
-                "",
-            )
-            parsed["event_id"] = _chunked(ids)
+    if table is schemas.TRANSACTIONS:
+        _check_transactions(parsed, rejecter)
+    id_column = DERIVED_ID_COLUMNS.get(table.name)
+    if id_column is not None and id_column not in raw.columns:
+        warnings.append(
+            f"{source}: no {id_column} column; {id_column} derived from the data row number "
+            f"('{DERIVED_EVENT_ID_PREFIX}<row>') and exact duplicate rows rejected"
+        )
+        _check_exact_duplicates(
+            {k: v for k, v in parsed.items() if k != id_column}, rejecter, source_rows
+        )
+        ids = pc.binary_join_element_wise(
+            pa.scalar(DERIVED_EVENT_ID_PREFIX),
+            pc.cast(pa.array(source_rows), pa.string()),
+            "",
+        )
+        parsed[id_column] = _chunked(ids)
     if table is schemas.CONTACTS:
         loop = _np_mask(pc.equal(parsed["person_id"], parsed["contact_id"]))
         rejecter.flag(
@@ -698,6 +765,8 @@ def _check_table(
             "unknown person_id",
             _describe_values(person, lambda v: f"unknown person_id '{v}'"),
         )
+    if outcome_keys is not None:
+        _check_outcome_rows(parsed, rejecter, outcome_keys)
     _check_key(table, parsed, rejecter)
     return _Checked(table, source, raw, len(raw), parsed, rejecter, ignored, absent, warnings)
 
@@ -768,6 +837,20 @@ def _events_summary(events: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def _transactions_summary(tx: pd.DataFrame) -> dict[str, Any]:
+    counts = tx["kind"].fillna("other").value_counts()
+    times = tx["transaction_time"]
+    balance = tx["balance"].dropna()
+    return {
+        "by_kind": {k: int(counts.get(k, 0)) for k in schemas.TRANSACTION_KINDS},
+        "first_transaction_time": _date(times.min()) if len(times) else None,
+        "last_transaction_time": _date(times.max()) if len(times) else None,
+        "people_with_transactions": int(pc.count_distinct(_as_arrow(tx["person_id"])).as_py()),
+        "rows_with_balance": len(balance),
+        "negative_balance_share": round(float((balance < 0).mean()), 6) if len(balance) else None,
+    }
+
+
 def _outcomes_summary(outcomes: pd.DataFrame) -> dict[str, Any]:
     out = {}
     for date, grp in outcomes.groupby("observation_date", sort=True):
@@ -781,21 +864,56 @@ def _outcomes_summary(outcomes: pd.DataFrame) -> dict[str, Any]:
     return {"observation_dates": out}
 
 
-def validate_tables(raw: dict[str, pd.DataFrame], sources: dict[str, str]) -> IngestResult:
+def validate_tables(
+    raw: dict[str, pd.DataFrame],
+    sources: dict[str, str],
+    label_column: str = schemas.LABEL,
+    horizon_months: int = 12,
+) -> IngestResult:
     """Check raw tables against the contract: accepted rows, rejects and the report.
 
     Pure: reads nothing from disk and leaves ``raw`` as it is. ``raw`` maps table name
-    -> raw frame (strings or already-typed columns); ``sources`` maps table name -> the
-    file it came from (used in messages and in the rejects' ``source_file``).
+    -> raw frame (strings or already-typed columns); an optional table
+    (:data:`~credit_scoring.schemas.OPTIONAL_TABLES`) left out of ``raw`` is empty.
+    ``sources`` maps table name -> the file it came from (used in messages and in the
+    rejects' ``source_file``). The label is read from outcomes' ``label_column`` and
+    written as :data:`~credit_scoring.schemas.LABEL`; the report records the column and
+    ``horizon_months``.
 
     Raises:
-        InputError: a table is absent, lacks a required column, or is empty when it
-            must not be.
+        InputError: a required table is absent, lacks a required column, or is empty
+            when it must not be.
     """
-    return _validate(dict(raw), sources)
+    return _validate(dict(raw), sources, label_column, horizon_months)
 
 
-def _validate(raw: dict[str, pd.DataFrame], sources: dict[str, str]) -> IngestResult:
+def _absent_report() -> dict[str, Any]:
+    return {
+        "source_file": None,
+        "present": False,
+        "input_rows": 0,
+        "accepted": 0,
+        "rejected": 0,
+        "rejected_by_reason": {},
+        "missing_rate": {},
+        "ignored_columns": [],
+        "absent_optional_columns": [],
+    }
+
+
+def _empty_rejects(table: schemas.Table) -> pd.DataFrame:
+    columns = {c: pd.Series(dtype="string") for c in (*table.column_names, "reject_reason")}
+    columns["source_file"] = pd.Series(dtype="string")
+    columns["source_row"] = pd.Series(dtype="Int64")
+    return pd.DataFrame(columns)
+
+
+def _validate(
+    raw: dict[str, pd.DataFrame],
+    sources: dict[str, str],
+    label_column: str = schemas.LABEL,
+    horizon_months: int = 12,
+) -> IngestResult:
     """``validate_tables`` that empties ``raw`` as it goes, so each raw table can be freed
     as soon as its rejects are taken (ingest hands over the only reference)."""
     accepted: dict[str, pd.DataFrame] = {}
@@ -803,21 +921,43 @@ def _validate(raw: dict[str, pd.DataFrame], sources: dict[str, str]) -> IngestRe
     tables: dict[str, Any] = {}
     warnings: list[str] = []
     profile_ids: pa.Array | None = None
+    outcome_keys: pa.Array | None = None
+    has_transactions = len(raw.get("transactions", ())) > 0
     for name in _TABLE_ORDER:
-        table = schemas.TABLES[name]
+        table = schemas.ALL_TABLES[name]
+        if name == "outcomes":
+            table = schemas.outcomes_table(label_column)
         source = sources.get(name, f"{name}.csv")
         if name not in raw:
+            if name in schemas.OPTIONAL_TABLES:
+                accepted[name] = schemas.empty_table(table)
+                rejects[name] = _empty_rejects(table)
+                tables[name] = _absent_report()
+                continue
             raise InputError(f"{source}: missing {name} table")
-        checked = _check_table(table, raw.pop(name), source, profile_ids)
+        checked = _check_table(
+            table,
+            raw.pop(name),
+            source,
+            profile_ids,
+            may_be_empty=name == "events" and has_transactions,
+            outcome_keys=outcome_keys if name == "applications" else None,
+        )
         rejects[name] = _rejects_frame(checked)
         checked.raw = None
         accepted[name] = _accepted_frame(checked)
-        tables[name] = _table_report(checked, accepted[name])
+        tables[name] = {**_table_report(checked, accepted[name]), "present": True}
         warnings += checked.warnings
         if name == "profiles":
             profile_ids = _as_arrow(accepted[name]["person_id"]).combine_chunks()
             if len(accepted[name]) == 0:
                 warnings.append(f"{source}: no profile accepted, so every other row is rejected")
+        if name == "outcomes":
+            accepted[name] = accepted[name].rename(columns={label_column: schemas.LABEL})
+            out = accepted[name]
+            outcome_keys = _row_key_strings(
+                _as_arrow(out["person_id"]), pa.chunked_array([pa.array(out[schemas.DATE])])
+            ).combine_chunks()
         for w in checked.warnings:
             logger.warning(w)
     data = schemas.BehaviourData(**accepted)
@@ -827,22 +967,39 @@ def _validate(raw: dict[str, pd.DataFrame], sources: dict[str, str]) -> IngestRe
         "total": {
             k: sum(t[k] for t in tables.values()) for k in ("input_rows", "accepted", "rejected")
         },
+        "label": {
+            "column": label_column,
+            "horizon_months": horizon_months,
+            "internal_column": schemas.LABEL,
+        },
         "events": _events_summary(data.events),
         "outcomes": _outcomes_summary(data.outcomes),
         "warnings": warnings,
     }
+    if len(data.transactions):
+        report["transactions"] = _transactions_summary(data.transactions)
     return IngestResult(data=data, rejects=rejects, report=report)
 
 
-def ingest(folder: str | Path) -> IngestResult:
-    """Read the four tables from ``folder`` and validate them (see module docstring)."""
+def ingest(
+    folder: str | Path, label_column: str = schemas.LABEL, horizon_months: int = 12
+) -> IngestResult:
+    """Read the input tables from ``folder`` and validate them (see module docstring).
+
+    The four tables of :data:`~credit_scoring.schemas.TABLES` must be there; the optional
+    ones are read when present. ``label_column``: the outcomes column holding the label
+    (``data.label.column``); ``horizon_months``: its horizon, recorded in the report.
+    """
     raw: dict[str, pd.DataFrame] = {}
     sources: dict[str, str] = {}
     for name in _TABLE_ORDER:
-        frame, path = read_table(folder, schemas.TABLES[name])
+        table = schemas.ALL_TABLES[name]
+        if name in schemas.OPTIONAL_TABLES and io.find_table_file(Path(folder), name) is None:
+            continue
+        frame, path = read_table(folder, table)
         raw[name], sources[name] = frame, str(path)
         del frame
-    return _validate(raw, sources)
+    return _validate(raw, sources, label_column, horizon_months)
 
 
 # --------------------------------------------------------------------------- contract
@@ -859,6 +1016,12 @@ def _events_rule_check(df: pd.DataFrame) -> bool:
         if (is_type & ~df["category"].isin(allowed)).any():
             return False
     return True
+
+
+def _transactions_sign_check(df: pd.DataFrame) -> bool:
+    credit_only = df["kind"].isin(schemas.CREDIT_ONLY_KINDS).fillna(False) & (df["amount"] <= 0)
+    debit_only = df["kind"].isin(schemas.DEBIT_ONLY_KINDS).fillna(False) & (df["amount"] >= 0)
+    return not bool((credit_only | debit_only).any())
 
 
 def pandera_schema(table: schemas.Table) -> pda.DataFrameSchema:
@@ -883,6 +1046,8 @@ def pandera_schema(table: schemas.Table) -> pda.DataFrameSchema:
                 lambda df: bool((df["person_id"] != df["contact_id"]).all()), name="no self-loop"
             )
         )
+    if table is schemas.TRANSACTIONS:
+        checks.append(pda.Check(_transactions_sign_check, name="credit/debit kinds have the sign"))
     key = list(table.key)
     checks.append(
         pda.Check(lambda df: not _duplicated_keys(df, key).any(), name=f"unique key {key}")
@@ -912,7 +1077,7 @@ def check_contract(data: schemas.BehaviourData) -> None:
         pandera.errors.SchemaError: a value-level rule is broken.
         AssertionError: a dtype or a reference is wrong.
     """
-    for name, table in schemas.TABLES.items():
+    for name, table in schemas.ALL_TABLES.items():
         df = getattr(data, name)
         dtypes = {c: str(t) for c, t in df.dtypes.items()}
         expected = schemas.canonical_dtypes(table)
@@ -921,7 +1086,7 @@ def check_contract(data: schemas.BehaviourData) -> None:
             raise AssertionError(f"{name}: dtypes differ from the contract: {wrong}")
         pandera_schema(table).validate(df, inplace=True)  # inplace: no copy, nothing coerced
     ids = _as_arrow(data.profiles["person_id"]).combine_chunks()
-    for name in ("outcomes", "events", "contacts"):
+    for name in ("outcomes", "events", "contacts", *schemas.OPTIONAL_TABLES):
         person = _as_arrow(getattr(data, name)["person_id"])
         unknown = ~_np_mask(pc.is_in(person, value_set=pc.cast(ids, person.type)))
         if unknown.any():
@@ -946,7 +1111,7 @@ def write_ingest_result(
     """
 
     ids = validated.profile_ids(result.data.profiles)
-    for name in schemas.TABLES:
+    for name in schemas.ALL_TABLES:
         df, path = getattr(result.data, name), Path(validated.table_path(validated_dir, name))
         order = None
         if name in validated.PERSON_ORDERED:

@@ -19,7 +19,7 @@ from credit_scoring import schemas
 from credit_scoring.data.arrow import as_strings, codes_by_runs
 
 #: Tables written in person order (profiles define the order).
-PERSON_ORDERED: tuple[str, ...] = ("outcomes", "events", "contacts")
+PERSON_ORDERED: tuple[str, ...] = ("outcomes", "events", "contacts", *schemas.OPTIONAL_TABLES)
 
 
 def _arrow(values: pd.Series | pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
@@ -65,18 +65,22 @@ def read_table(
 
     The one reader of ingest's output for every engine: the in-memory and streaming
     engines read whole tables, Dask workers read their range of people (``where`` skips
-    the row groups of a person-ordered file). ``folder`` may be an object-store URI.
+    the row groups of a person-ordered file). ``folder`` may be an object-store URI. An
+    optional table (:data:`~credit_scoring.schemas.OPTIONAL_TABLES`) missing from a local
+    folder (written by an older ingest) reads as empty.
     """
-    spec = schemas.TABLES[table] if isinstance(table, str) else table
+    spec = schemas.ALL_TABLES[table] if isinstance(table, str) else table
     path = table_path(folder, spec.name)
     if "://" not in path and not Path(path).is_file():
+        if spec.name in schemas.OPTIONAL_TABLES:
+            return schemas.empty_table(spec)
         raise FileNotFoundError(f"{path}: validated table missing; run the ingest stage first")
     arrow = ds.dataset(path, format="parquet").to_table(filter=where)
     return schemas.conform(arrow.to_pandas(), spec).reset_index(drop=True)
 
 
 def read_validated(folder: str | Path) -> schemas.BehaviourData:
-    """All four validated tables written by ``ingest``, as one BehaviourData."""
+    """All validated tables written by ``ingest`` (optional ones empty if absent)."""
     return schemas.BehaviourData(
-        **{name: read_table(folder, spec) for name, spec in schemas.TABLES.items()}
+        **{name: read_table(folder, spec) for name, spec in schemas.ALL_TABLES.items()}
     )

@@ -16,7 +16,8 @@ def run(params: Params, input_dir: Path | None = None) -> dict[str, Any]:
     per-table counts of the quality report."""
     paths = Paths.from_params(params)
     folder = input_dir or paths.input_dir
-    result = ingest(folder)
+    label = params.data.label
+    result = ingest(folder, label_column=label.column, horizon_months=label.horizon_months)
     write_ingest_result(
         result,
         validated_dir=paths.validated_dir,
