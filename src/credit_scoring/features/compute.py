@@ -1,9 +1,12 @@
 """Point-in-time feature computation: one vectorised implementation for every engine.
 
 Features are computed per row of ``outcomes`` (a person at an observation date) from
-events strictly before the observation date and contacts made at least
-``MIN_LINK_AGE_DAYS`` before it. The same code serves the whole table, a chunk of
-people (streaming), a Dask partition and a single person in the service. What each
+events and current-account transactions strictly before the observation date, contacts
+made at least ``MIN_LINK_AGE_DAYS`` before it, the application made at it, and the profile
+facts known at it: the latest ``profile_history`` row strictly before the observation
+date when the person has dated facts, else the (undated) ``profiles`` row. The same code
+serves the whole table, a chunk of people (streaming), a Dask partition and a single
+person in the service. What each
 feature means lives in :mod:`credit_scoring.features.registry`.
 """
 
@@ -41,10 +44,15 @@ from credit_scoring.features.registry import (
     window_feature_name,
 )
 from credit_scoring.schemas import (
+    CHANNELS,
+    DATED_PROFILE_FACTS,
     EDUCATION_LEVELS,
     EVENT_TYPES,
+    INCOME_KINDS,
+    PRODUCTS,
     PURCHASE_CATEGORIES,
     ROW_KEY,
+    TRANSACTION_KINDS,
     BehaviourData,
     EventType,
     age_band,
@@ -107,6 +115,14 @@ def _max_by(row: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _string_codes(values: pa.ChunkedArray) -> np.ndarray:
+    """Small integer codes of a string column (-1 for missing), by dictionary encoding."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    enc = pc.dictionary_encode(values.combine_chunks())
+    return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 # --------------------------------------------------------------------------- context
 
 
@@ -152,8 +168,30 @@ class _Coded:
         self.ct_ego = codes_by_runs(as_strings(_col(contacts, "person_id"), k), self.people)
         self.ct_other = codes_in(as_strings(_col(contacts, "contact_id"), k), self.people)
         self.ct_since_ns, self.ct_since_missing = _ns(_col(contacts, "since_date"), k)
+
+        tx = data.transactions
+        t = len(tx)
+        self.tx_person = codes_by_runs(as_strings(_col(tx, "person_id"), t), self.people)
+        self.tx_ns, _ = _ns(_col(tx, "transaction_time"), t)
+        self.tx_amount = _floats(tx, "amount")
+        self.tx_balance = _floats(tx, "balance")
+        kinds = codes_in(as_strings(_col(tx, "kind"), t), vocabulary_array(TRANSACTION_KINDS))
+        kinds[kinds < 0] = TRANSACTION_KINDS.index("other")
+        self.tx_kind = kinds
+        self.tx_account = _string_codes(as_strings(_col(tx, "account_id"), t))
+        self.tx_counterparty = _string_codes(as_strings(_col(tx, "counterparty_id"), t))
+
+        self.applications = data.applications
+        hist = data.profile_history
+        h = len(hist)
+        self.hist_person = codes_by_runs(as_strings(_col(hist, "person_id"), h), self.people)
+        self.hist_ns, _ = _ns(_col(hist, "as_of_date"), h)
+        self.has_history = np.zeros(self.n_people + 1, dtype=bool)  # index -1 reads False
+        self.has_history[self.hist_person[self.hist_person >= 0]] = True
+
         self._strings: dict[str, pa.ChunkedArray] = {}
         self._profile_floats: dict[str, np.ndarray] = {}
+        self._history_floats: dict[str, np.ndarray] = {}
 
     def event_values(self, name: str, idx: np.ndarray) -> np.ndarray:
         """Events column ``name`` at positions ``idx`` as float64 (NaN for missing)."""
@@ -174,6 +212,34 @@ class _Coded:
         if name not in self._profile_floats:
             self._profile_floats[name] = _ext(_floats(self.data.profiles, name))
         return self._profile_floats[name]
+
+    def history_values(self, name: str) -> np.ndarray:
+        """profile_history column ``name`` as float64, NaN appended for "no row" (-1)."""
+        if name not in self._history_floats:
+            self._history_floats[name] = _ext(_floats(self.data.profile_history, name))
+        return self._history_floats[name]
+
+    def latest_history(self, person: np.ndarray, obs_ns: np.ndarray) -> np.ndarray:
+        """Per (person, date): the profile_history row of that person with the latest
+        ``as_of_date`` strictly before the date (-1 if none; ties: the last in the file)."""
+        out = np.full(len(person), -1, dtype=np.int64)
+        if len(self.hist_ns) == 0 or len(person) == 0:
+            return out
+        ok = self.hist_person >= 0
+        rows = np.flatnonzero(ok)
+        # one integer key (person, rank of the time) so a single sorted search answers all
+        times = np.concatenate([self.hist_ns[rows], obs_ns])
+        _, rank = np.unique(times, return_inverse=True)
+        width = int(rank.max()) + 2
+        h_key = self.hist_person[rows].astype(np.int64) * width + rank[: len(rows)]
+        o_key = person.astype(np.int64) * width + rank[len(rows) :]
+        order = np.lexsort((rows, h_key))  # stable on file order for equal keys
+        sorted_key = h_key[order]
+        pos = np.searchsorted(sorted_key, o_key, side="left") - 1
+        hit = pos >= 0
+        hit[hit] = (sorted_key[pos[hit]] // width) == person[hit]
+        out[hit] = rows[order[pos[hit]]]
+        return out
 
     @functools.cached_property
     def severe_repayments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -251,6 +317,11 @@ class _Context:
             sel = order[bounds[i + 1] : bounds[i + 2]]  # bucket 0 holds unknown types (-1)
             self.by_type[name] = _Events(row[sel], age[sel], sel if identity else src[sel])
 
+        # Dated profile facts: the latest row strictly before each observation date, used
+        # instead of the undated profile for every person who has dated facts at all.
+        self.row_dated = coded.has_history[self.row_person]
+        self.row_history = coded.latest_history(self.row_person, self.obs_ns)
+
     def expand(self, person: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Join items (events, contacts) of ``person`` codes to each row of that person.
 
@@ -295,22 +366,134 @@ class _Context:
         return mat.astype(np.float64, copy=False).reshape(self.n, N_MONTHS)
 
     def profile(self, name: str) -> np.ndarray:
-        """A numeric/boolean profile column per row (NaN if missing or no profile)."""
-        return self.coded.profile_values(name)[self.row_profile]
+        """A numeric/boolean profile fact per row as known at the observation date (NaN
+        if missing or no profile): from the latest dated row for people with dated facts."""
+        undated = self.coded.profile_values(name)[self.row_profile]
+        if name not in DATED_PROFILE_FACTS or not self.row_dated.any():
+            return undated
+        dated = self.coded.history_values(name)[self.row_history]
+        return np.where(self.row_dated, dated, undated)
+
+    def _profile_source(self, name: str) -> tuple[pd.DataFrame, np.ndarray]:
+        """Per row, the table a profile fact comes from and the row in it (-1: none);
+        the undated profiles unless the row's person has dated facts (then all rows
+        come from profile_history)."""
+        data = self.coded.data
+        if name in DATED_PROFILE_FACTS and self.row_dated.any():
+            # rows of people without dated facts read profiles, offset past the history
+            both = pd.concat(
+                [data.profile_history[[name]], data.profiles[[name]]], ignore_index=True
+            )
+            undated = np.where(
+                self.row_profile >= 0, self.row_profile + len(data.profile_history), -1
+            )
+            return both, np.where(self.row_dated, self.row_history, undated)
+        return data.profiles, self.row_profile
 
     def profile_days(self, name: str) -> np.ndarray:
         """Whole days from a profile date to the observation date (negative if after it).
 
         NaN when the date is missing or the person has no profile.
         """
-        profiles = self.coded.data.profiles
-        ns, missing = _ns(_col(profiles, name), len(profiles))
-        idx = self.row_profile
+        table, idx = self._profile_source(name)
+        ns, missing = _ns(_col(table, name), len(table))
         ok = idx >= 0
         ok[ok] = ~missing[idx[ok]]
         days = np.full(self.n, np.nan)
         days[ok] = (self.obs_ns[ok] - ns[idx[ok]]) // DAY_NS
         return days
+
+    def profile_codes(self, name: str, vocabulary: Sequence[str]) -> np.ndarray:
+        """A text profile fact per row as its position in ``vocabulary`` (NaN if missing,
+        outside it, or no profile), as known at the observation date."""
+        table, idx = self._profile_source(name)
+        codes = codes_in(as_strings(_col(table, name), len(table)), vocabulary_array(vocabulary))
+        return _ext(np.where(codes >= 0, codes, np.nan))[idx]
+
+    @functools.cached_property
+    def transactions(self) -> _Events:
+        """Current-account transactions strictly before each row's observation date
+        (``src``: position in the transactions table), in table order."""
+        coded = self.coded
+        src, row = self.expand(coded.tx_person)
+        age_ns = self.obs_ns[row] - coded.tx_ns[src]
+        keep = age_ns > 0
+        src, row, age_ns = src[keep], row[keep], age_ns[keep]
+        return _Events(row, (age_ns + (DAY_NS - 1)) // DAY_NS, src)
+
+    @functools.cached_property
+    def ledger(self) -> dict[str, np.ndarray]:
+        """The end-of-day balance path of every current account, per row.
+
+        A transaction's balance holds from its day until the account's next transaction
+        with a balance (or the observation date); the last transaction of a day sets that
+        day's end-of-day balance. Per row and window (90 and 365 days): the account-days
+        covered, those with a negative balance, and (90 days) the lowest balance.
+        """
+        n, coded, tx = self.n, self.coded, self.transactions
+        bal = coded.tx_balance[tx.src]
+        has = ~np.isnan(bal)
+        row, age, src, bal = tx.row[has], tx.age[has], tx.src[has], bal[has]
+        account = coded.tx_account[src]
+        order = np.lexsort((src, coded.tx_ns[src], account, row))
+        row, age, account, bal = row[order], age[order], account[order], bal[order]
+        same_next = np.zeros(len(row), dtype=bool)
+        same_next[:-1] = (row[1:] == row[:-1]) & (account[1:] == account[:-1])
+        next_age = np.zeros(len(row), dtype=np.int64)
+        next_age[:-1] = np.where(same_next[:-1], age[1:], 0)
+        out: dict[str, np.ndarray] = {}
+        negative = bal < 0
+        for w in (90, 365):
+            days = np.clip(np.minimum(age, w) - next_age, 0, None).astype(np.float64)
+            covered = _count(row, n, days)
+            out[f"covered_{w}"] = covered
+            out[f"negative_{w}"] = _count(row[negative], n, days[negative])
+            if w == 90:
+                inside = days > 0
+                out["min_90"] = _min_by(row[inside], bal[inside], n)
+        return out
+
+    @functools.cached_property
+    def application(self) -> np.ndarray:
+        """Per row, its row in the applications table (-1 when there is none)."""
+        apps = self.coded.applications
+        out = np.full(self.n, -1, dtype=np.int64)
+        if len(apps) == 0 or self.n == 0:
+            return out
+        app_person = codes_in(as_strings(apps["person_id"], len(apps)), self.coded.people)
+        app_ns, app_missing = _ns(apps["observation_date"], len(apps))
+        left = pd.DataFrame({"p": app_person, "t": app_ns, "i": np.arange(len(apps))})
+        left = left[(app_person >= 0) & ~app_missing].drop_duplicates(["p", "t"])
+        right = pd.DataFrame({"p": self.row_person, "t": self.obs_ns, "r": np.arange(self.n)})
+        joined = right.merge(left, on=["p", "t"], how="inner")
+        out[joined["r"].to_numpy()] = joined["i"].to_numpy()
+        return out
+
+    def application_values(self, name: str) -> np.ndarray:
+        """A numeric applications column per row (NaN without an application)."""
+        return _ext(_floats(self.coded.applications, name))[self.application]
+
+    def application_codes(self, name: str, vocabulary: Sequence[str]) -> np.ndarray:
+        """A text applications column per row as its position in ``vocabulary`` (NaN if none)."""
+        apps = self.coded.applications
+        codes = codes_in(as_strings(_col(apps, name), len(apps)), vocabulary_array(vocabulary))
+        return _ext(np.where(codes >= 0, codes, np.nan))[self.application]
+
+    @functools.cached_property
+    def account_income(self) -> np.ndarray:
+        """Income credits per month on current accounts over the last 90 days (NaN when
+        the row has no transaction in those 90 days)."""
+        tx = self.transactions.window(90)
+        amount = self.coded.tx_amount[tx.src]
+        income = np.isin(self.coded.tx_kind[tx.src], _INCOME_CODES)
+        total = _count(tx.row[income], self.n, amount[income]) / 3.0
+        return np.where(_count(tx.row, self.n) > 0, total, np.nan)
+
+    def capacity_income(self) -> np.ndarray:
+        """Monthly income for the application's ratios: verified, else the account's
+        income credits (both are observed, neither is typed in by the applicant)."""
+        verified = self.income()
+        return np.where(np.isnan(verified), self.account_income, verified)
 
     @functools.cached_property
     def current_accounts(self) -> dict[str, np.ndarray]:
@@ -318,8 +501,9 @@ class _Context:
         total limit, worst days past due and the number of accounts."""
         st = self.by_type[EventType.STATEMENT]
         cur = st.where(_latest_statements(self, st))
+        owed = np.clip(np.nan_to_num(self.values("balance", cur)), 0, None)  # credit: 0 owed
         return {
-            "balance": _count(cur.row, self.n, np.nan_to_num(self.values("balance", cur))),
+            "balance": _count(cur.row, self.n, owed),
             "limit": _count(cur.row, self.n, np.nan_to_num(self.values("credit_limit", cur))),
             "dpd": _max_by(cur.row, self.values("days_past_due", cur), self.n),
             "n": _count(cur.row, self.n),
@@ -371,7 +555,9 @@ def _credit_history(ctx: _Context) -> dict[str, np.ndarray]:
     )
     out["credit_history_months"] = np.nan_to_num(np.floor(first_credit * N_MONTHS / 365), nan=0.0)
 
-    util = _div(ctx.values("balance", st), ctx.values("credit_limit", st))
+    # a negative statement balance (the account is in credit) is nothing owed: 0 use
+    owed = np.clip(ctx.values("balance", st), 0, None)
+    util = _div(owed, ctx.values("credit_limit", st))
     has_util = ~np.isnan(util)
     u = st.where(has_util)
     util_sum = ctx.window_sums(u, util[has_util], {90, 365})
@@ -497,19 +683,13 @@ def _behaviour_preferences(ctx: _Context) -> dict[str, np.ndarray]:
 
 def _identity_traits(ctx: _Context) -> dict[str, np.ndarray]:
     n, out = ctx.n, {}
-    profiles = ctx.coded.data.profiles
     out["identity_verified"] = ctx.profile("identity_verified")
     out["profile_completeness"] = ctx.profile("profile_completeness")
-    edu = codes_in(
-        as_strings(_col(profiles, "education"), len(profiles)), vocabulary_array(EDUCATION_LEVELS)
-    )
-    out["education_level"] = _ext(np.where(edu >= 0, edu, np.nan))[ctx.row_profile]
+    out["education_level"] = ctx.profile_codes("education", EDUCATION_LEVELS)
     occ_names = list(OCCUPATION_STABILITY)
-    occ = codes_in(
-        as_strings(_col(profiles, "occupation"), len(profiles)), vocabulary_array(occ_names)
-    )
     stability = np.array([OCCUPATION_STABILITY[o] for o in occ_names] + [np.nan], dtype=float)
-    out["occupation_stability"] = _ext(stability[occ])[ctx.row_profile]
+    occ = ctx.profile_codes("occupation", occ_names)
+    out["occupation_stability"] = stability[np.where(np.isnan(occ), -1, occ).astype(np.int64)]
     days = ctx.profile_days("registered_date")
     out["platform_months"] = np.floor(np.clip(days, 0, None) * N_MONTHS / 365)
 
@@ -554,12 +734,69 @@ def _social_connections(ctx: _Context) -> dict[str, np.ndarray]:
     return out
 
 
+def _accounts_and_application(ctx: _Context) -> dict[str, np.ndarray]:
+    """Features of the optional inputs (current-account transactions, the application and
+    dated profile facts), in all five dimensions; missing (or 0) without them."""
+    n, out, coded = ctx.n, {}, ctx.coded
+    tx, ledger = ctx.transactions, ctx.ledger
+    kind = coded.tx_kind[tx.src]
+    amount = coded.tx_amount[tx.src]
+
+    # credit history: overdrafts and bank fees
+    out["overdraft_days_365d"] = np.where(ledger["covered_365"] > 0, ledger["negative_365"], np.nan)
+    out["overdraft_share_90d"] = _div(ledger["negative_90"], ledger["covered_90"])
+    fees = (kind == TRANSACTION_KINDS.index("fee")) & (tx.age <= 365)
+    out["n_fees_365d"] = _count(tx.row[fees], n)
+
+    # fulfilment capacity: income credits, balance floor, the loan relative to income
+    out["income_monthly_90d"] = ctx.account_income
+    income = np.isin(kind, _INCOME_CODES)
+    months = (ctx.monthly(tx.where(income)) > 0).sum(axis=1).astype(np.float64)
+    any_in_year = _count(tx.window(365).row, n) > 0
+    out["income_months_12m"] = np.where(any_in_year, months, np.nan)
+    out["min_balance_90d"] = ledger["min_90"]
+    loan = ctx.application_values("amount")
+    term = ctx.application_values("term_months")
+    instalment = ctx.application_values("instalment")
+    instalment = np.where(np.isnan(instalment), _div(loan, term), instalment)
+    monthly_income = ctx.capacity_income()
+    out["loan_amount"] = loan
+    out["loan_term_months"] = term
+    out["instalment_to_income"] = _div(instalment, monthly_income)
+    out["loan_to_income"] = _div(loan, monthly_income)
+
+    # behaviour preferences: money out against money in, what was applied for and how
+    in90 = tx.age <= 90
+    money_in = _count(tx.row[in90 & (amount > 0)], n, amount[in90 & (amount > 0)])
+    money_out = _count(tx.row[in90 & (amount < 0)], n, -amount[in90 & (amount < 0)])
+    out["debit_to_credit_90d"] = _div(money_out, money_in)
+    out["application_product"] = ctx.application_codes("product", PRODUCTS)
+    out["application_channel"] = ctx.application_codes("channel", CHANNELS)
+
+    # identity traits: how long the account has been seen, how fresh the dated facts are
+    first = _max_by(tx.row, tx.age.astype(np.float64), n)
+    out["bank_account_months"] = np.floor(first * N_MONTHS / 365)
+    as_of = _ext(coded.hist_ns.astype(np.float64))[ctx.row_history]
+    out["days_since_profile_facts"] = np.floor((ctx.obs_ns - as_of) / DAY_NS)
+
+    # social connections: distinct counterparties in the last year
+    in365 = tx.age <= 365
+    cp = coded.tx_counterparty[tx.src]
+    has_cp = in365 & (cp >= 0)
+    pairs = np.unique(tx.row[has_cp] * (int(cp.max(initial=0)) + 1) + cp[has_cp])
+    out["n_counterparties_365d"] = _count(pairs // (int(cp.max(initial=0)) + 1), n)
+    return out
+
+
+_INCOME_CODES = np.array([TRANSACTION_KINDS.index(k) for k in INCOME_KINDS])
+
 _BLOCKS: tuple[Callable[[_Context], dict[str, np.ndarray]], ...] = (
     _credit_history,
     _fulfilment_capacity,
     _behaviour_preferences,
     _identity_traits,
     _social_connections,
+    _accounts_and_application,
 )
 
 
@@ -656,9 +893,10 @@ def network_event_mask(events: pd.DataFrame) -> np.ndarray:
 def person_data(data: BehaviourData, person_ids: Iterable[str]) -> BehaviourData:
     """The slice of ``data`` that the features of ``person_ids`` depend on.
 
-    Their profile, outcome rows, events and contacts, plus their contacts' profiles and
-    the contacts' events the network features read (:func:`network_event_mask`). The
-    service passes this to :func:`compute_features` to score one person.
+    Their profile, outcome rows, events, contacts, transactions, applications and dated
+    profile facts, plus their contacts' profiles and the contacts' events the network
+    features read (:func:`network_event_mask`). The service passes this to
+    :func:`compute_features` to score one person.
     """
     ids = pd.Series(list(person_ids), dtype="string")
     people = unique_strings(as_strings(ids, len(ids)))
@@ -674,6 +912,9 @@ def person_data(data: BehaviourData, person_ids: Iterable[str]) -> BehaviourData
         outcomes=data.outcomes[_is_in(data.outcomes["person_id"], people)],
         events=data.events[own | of_contacts],
         contacts=contacts,
+        transactions=data.transactions[_is_in(data.transactions["person_id"], people)],
+        applications=data.applications[_is_in(data.applications["person_id"], people)],
+        profile_history=data.profile_history[_is_in(data.profile_history["person_id"], people)],
     )
 
 
