@@ -5,7 +5,8 @@ into partitions of ``dask.people_per_partition`` (contiguous ranges of sorted
 ``person_id``). Each task reads its people's rows from the validated Parquet files itself
 (:func:`credit_scoring.data.validated.read_table` with range filters, so row groups of a
 person-sorted file are skipped), adds the network slice of their contacts (their profiles
-and seriously late repayments, :func:`credit_scoring.features.compute.network_event_mask`),
+and seriously late repayments, :func:`credit_scoring.features.compute.network_event_mask`)
+and their own rows of the optional tables (transactions, applications, dated profile facts),
 cuts it with :func:`credit_scoring.features.compute.person_data` and calls
 :func:`credit_scoring.features.compute.compute_features`, the very function the local
 engine and the service use. The result equals the local table row for row.
@@ -87,6 +88,7 @@ def _partition_features(
     outcomes = read_table(folder, "outcomes", in_range)
     events = read_table(folder, "events", in_range)
     contacts = read_table(folder, "contacts", in_range)
+    optional = {name: read_table(folder, name, in_range) for name in schemas.OPTIONAL_TABLES}
     people = pd.Index(outcomes["person_id"].dropna().unique())
     linked = people.union(pd.Index(contacts["contact_id"].dropna().unique()))
     profiles = read_table(folder, "profiles", field.isin(pa.array(linked.astype(str).tolist())))
@@ -94,7 +96,9 @@ def _partition_features(
     who = others["person_id"]
     outside = ~((who >= first) & (who <= last)).to_numpy(dtype=bool, na_value=False)
     events = pd.concat([events, others[outside]], ignore_index=True)
-    data = person_data(schemas.BehaviourData(profiles, outcomes, events, contacts), people)
+    data = person_data(
+        schemas.BehaviourData(profiles, outcomes, events, contacts, **optional), people
+    )
     table = compute_features(data, windows)
     label = data.outcomes[[*ROW_KEY, LABEL]]
     table = table.merge(label, on=list(ROW_KEY), how="left")

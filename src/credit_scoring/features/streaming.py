@@ -17,7 +17,9 @@ events file twice, batch by batch:
    the whole data.
 
 The feature table is written row group by row group as chunks finish. Peak memory is
-about one chunk's events plus the profiles, outcomes, contacts and network events.
+about one chunk's events plus the profiles, outcomes, contacts and network events, and the
+optional tables (transactions, applications, dated profile facts), which are read whole
+and cut per chunk like the contacts.
 Folders that are not person-ordered (written by an older ingest) fall back to loading
 everything (:func:`~credit_scoring.features.compute.compute_features_chunked`).
 """
@@ -79,6 +81,7 @@ class _Folder:
     contacts: pd.DataFrame
     events: pq.ParquetFile
     ids: pa.Array
+    optional: dict[str, pd.DataFrame]  # transactions, applications, profile_history
 
 
 def _open(folder: Path) -> _Folder:
@@ -88,7 +91,10 @@ def _open(folder: Path) -> _Folder:
     path = Path(table_path(folder, "events"))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: validated table missing; run the ingest stage first")
-    return _Folder(profiles, outcomes, contacts, pq.ParquetFile(path), profile_ids(profiles))
+    optional = {name: read_table(folder, spec) for name, spec in schemas.OPTIONAL_TABLES.items()}
+    return _Folder(
+        profiles, outcomes, contacts, pq.ParquetFile(path), profile_ids(profiles), optional
+    )
 
 
 def _check_order(codes: np.ndarray, last: int, what: str) -> int:
@@ -203,7 +209,7 @@ def _compute_chunks(
         # person_data cuts the chunk's outcomes and contacts and their contacts' profiles;
         # the events it would cut are the chunk's own rows (this run of the file) plus
         # the network events of those contacts, joined here in Arrow: one pandas copy.
-        light = schemas.BehaviourData(f.profiles, f.outcomes, no_events, f.contacts)
+        light = schemas.BehaviourData(f.profiles, f.outcomes, no_events, f.contacts, **f.optional)
         sliced = person_data(light, f.ids.slice(lo, hi - lo).to_pylist())
         linked = np.zeros(len(f.ids), dtype=bool)
         linked[person_codes(sliced.profiles["person_id"], f.ids)] = True
@@ -217,6 +223,9 @@ def _compute_chunks(
             outcomes=sliced.outcomes,
             events=_events_frame(events),
             contacts=sliced.contacts,
+            transactions=sliced.transactions,
+            applications=sliced.applications,
+            profile_history=sliced.profile_history,
         )
         del events, sliced
         table = compute_features(data, windows)
