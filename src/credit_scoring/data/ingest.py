@@ -953,6 +953,11 @@ def _validate(
             if len(accepted[name]) == 0:
                 warnings.append(f"{source}: no profile accepted, so every other row is rejected")
         if name == "outcomes":
+            if label_column in checked.absent_columns:
+                warnings.append(
+                    f"{source}: no label column '{label_column}' (data.label.column); "
+                    "every row is unlabelled (to be scored only)"
+                )
             accepted[name] = accepted[name].rename(columns={label_column: schemas.LABEL})
             out = accepted[name]
             outcome_keys = _row_key_strings(
