@@ -92,6 +92,39 @@ def test_dask_features_equal_local_features_exactly(local_features, dask_feature
     assert (table["contacts_late30_share_365d"] > 0).sum() > 100  # network features exercised
 
 
+def test_dask_features_equal_local_features_with_the_optional_inputs(client, tmp_path):
+    """Ledgers, applications and dated profile facts (examples/make_real_shapes.py) read
+    by range of people on the workers give the local engine's table exactly."""
+    import importlib.util
+    from pathlib import Path
+
+    from credit_scoring.data.ingest import ingest, write_ingest_result
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    spec = importlib.util.spec_from_file_location("shapes", examples / "make_real_shapes.py")
+    shapes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shapes)
+    data, _ = simulate(1_200)
+    rows = data.outcomes[data.outcomes["person_id"].isin(data.profiles["person_id"].iloc[:120])]
+    extra = shapes.accounts_for(
+        rows["person_id"].tolist(), rows["observation_date"].to_numpy(), 2, 90, 10
+    )
+    raw = tmp_path / "raw"
+    for name in schemas.TABLES:
+        io.write_parquet(getattr(data, name), raw / f"{name}.parquet")
+    for name in schemas.OPTIONAL_TABLES:
+        io.write_parquet(extra[name], raw / f"{name}.parquet")
+    folder = tmp_path / "v"
+    write_ingest_result(ingest(raw), folder, tmp_path / "r", tmp_path / "dq.json")
+    local = validated.read_validated(folder)
+    expected = compute_features_chunked(local).merge(
+        local.outcomes[[*KEY, "default_12m"]], on=KEY, how="left"
+    )
+    table, _ = dask_engine.compute_features_dask(client, folder, people_per_partition=300)
+    pd.testing.assert_frame_equal(_sorted(table), _sorted(expected), check_exact=True)
+    assert table["instalment_to_income"].notna().sum() > 100
+
+
 def test_dask_model_matches_local_model(client, validated_dir, local_features, tmp_path):
     """Same data, split, params and constraints: the LightGBM Dask model's test AUC is within
     0.005 of the local one; it is monotone, cut at the early-stopping best iteration, and,
