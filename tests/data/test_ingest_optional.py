@@ -261,3 +261,38 @@ def test_a_negative_statement_balance_is_kept():
     assert result.report["tables"]["events"]["rejected"] == 0
     kept = result.data.events.set_index("event_id").loc["CR1", "balance"]
     assert kept == -35.2
+
+
+def test_ingest_and_features_stages_run_the_ledger_with_the_label_from_params(tmp_path):
+    """Through the stages as dvc runs them: params name the label column and horizon, the
+    report records them, and the feature table carries the ledger's features and labels."""
+    from credit_scoring.config import Params
+    from credit_scoring.stages import features as features_stage
+    from credit_scoring.stages import ingest as ingest_stage
+
+    params = Params.model_validate(
+        {
+            "data": {
+                "input_dir": str(EXAMPLES / "bank_ledger"),
+                "validated_dir": str(tmp_path / "v"),
+                "rejects_dir": str(tmp_path / "r"),
+                "quality_report": str(tmp_path / "dq.json"),
+                "label": {"column": "bad_loan", "horizon_months": 24},
+            },
+            "features": {"output_dir": str(tmp_path / "f")},
+        }
+    )
+    ingest_stage.run(params)
+    report = json.loads((tmp_path / "dq.json").read_text())
+    assert report["label"] == {
+        "column": "bad_loan",
+        "horizon_months": 24,
+        "internal_column": schemas.LABEL,
+    }
+    assert report["total"]["rejected"] == 0
+    summary = features_stage.run(params)
+    table = pd.read_parquet(tmp_path / "f" / "features.parquet")
+    assert summary["rows"] == len(table) == 400
+    assert table[schemas.LABEL].notna().all() and 0 < table[schemas.LABEL].mean() < 0.5
+    assert table["overdraft_days_365d"].notna().all()
+    assert table["instalment_to_income"].notna().mean() > 0.95
