@@ -178,8 +178,16 @@ class LightGBMParams(_Section):
     """LightGBM hyperparameters (a subset; the rest are LightGBM defaults)."""
 
     learning_rate: float = Field(0.03, gt=0, le=1)
-    num_leaves: int = Field(15, ge=2, le=4096)
-    min_child_samples: int = Field(100, ge=1)
+    num_leaves: Annotated[int, Field(ge=2, le=4096)] | Literal["auto"] = Field(
+        "auto",
+        description="Leaves per tree; 'auto' scales with the training rows: "
+        "clip(rows / 100, 4, 15) (modelling.train.size_params).",
+    )
+    min_child_samples: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        description="Fewest rows per leaf; 'auto' scales with the training rows: "
+        "clip(rows / 300, 5, 100), so 30,000 rows get 100 and 400 rows get 5.",
+    )
     feature_fraction: float = Field(0.8, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
     bagging_freq: int = Field(1, ge=0)
@@ -209,6 +217,11 @@ class TrainParams(_Section):
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
     use_monotone_constraints: bool = True
     tune: TuneParams = Field(default_factory=TuneParams)
+    stop_if_chance: bool = Field(
+        True,
+        description="Stop training (one line) when the model never splits or its validation "
+        "AUC's 95% interval includes 0.5 (no better than chance).",
+    )
     baseline_max_bins: int = Field(8, ge=2, le=50, description="WoE bins per feature, baseline.")
     baseline_C: float = Field(0.1, gt=0, description="Inverse L2 strength, baseline scorecard.")
     output_dir: str = "models"
