@@ -382,6 +382,15 @@ class EvaluateParams(_Section):
     min_band_people: int = Field(
         100, ge=0, description="Bands with fewer test people are left out of that check."
     )
+    band_tolerance_z: float = Field(
+        1.96,
+        ge=0,
+        description="A better band's default rate may exceed the previous band's by up to "
+        "this many standard errors (noise) before the band check fails.",
+    )
+    bootstrap_samples: int = Field(
+        200, ge=0, description="Bootstrap resamples for the metrics' intervals (0 = none)."
+    )
 
 
 class FairnessParams(_Section):

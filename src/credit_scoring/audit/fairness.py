@@ -312,7 +312,16 @@ def fairness_report(
     report["not_compared"] = [
         a for a, body in report["attributes"].items() if len(body["compared_groups"]) < 2
     ]
-    report["verdict"] = "breach" if all_breaches else "within thresholds"
+    checkable = [a for a in report["attributes"] if a not in report["not_compared"]]
+    for attribute, body in report["attributes"].items():
+        body["status"] = "checked" if attribute in checkable else "not checkable"
+    if all_breaches:
+        report["status"] = report["verdict"] = "breach"
+    elif not checkable:
+        # Never "within thresholds" when nothing could be compared (issue #12).
+        report["status"] = report["verdict"] = "not checkable"
+    else:
+        report["status"], report["verdict"] = "pass", "within thresholds"
     if report["not_compared"]:
         report["verdict"] += (
             f"; gaps not measured for {', '.join(report['not_compared'])} (fewer than two "
