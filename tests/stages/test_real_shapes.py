@@ -121,6 +121,7 @@ def test_gate_refusal_is_a_result_and_repro_exits_zero(snapshot_panel):
     root = snapshot_panel
     gate = _json(root, "reports/gate.json")
     assert gate["promote"] is False and any(r.startswith("fail: ECE") for r in gate["reasons"])
+    assert gate["evidence"] == "in-time", "the gate says what its evidence is"
     package = _json(root, "reports/package.json")
     assert package["packaged"] is False and "no 'champion' model" in package["reason"]
     assert "Running stage" not in _run(["dvc", "repro"], root).stdout

@@ -7,7 +7,7 @@ Label orientation (credit convention, stated once because it is easy to get back
 
 * the *favourable outcome* is **approval** (credit limit > 0); fairlearn's "selection rate"
   is therefore the approval rate;
-* the *qualified* people are the true **goods** (did NOT default in 12 months). Equal
+* the *qualified* people are the true **goods** (did NOT default within the label horizon). Equal
   opportunity asks whether goods are approved at the same rate in every group, so fairlearn
   gets ``y_true = 1 - default_12m`` and ``y_pred = approved``: its "true positive rate" is
   then the approval rate among goods.
@@ -388,7 +388,7 @@ def plot_fairness(report: Mapping[str, Any]) -> Figure:
         )
         bottom.plot(x, groups["mean_pd"], "k_", ms=16, mew=2.5, ls="none", label="mean PD")
         bottom.set_xticks(x, labels, fontsize=7)
-        bottom.set(ylabel="12-month default rate")
+        bottom.set(ylabel="default rate (label horizon)")
         bottom.legend(loc="upper right", fontsize=7)
     fig.suptitle(
         f"Fairness, test cohort: {report['verdict']} ({len(report['breaches'])} breaches)\n"
