@@ -40,6 +40,14 @@ def run(params: Params) -> dict[str, Any]:
         split = make_split(table, params.split, params.base.seed)
     except SplitError as err:
         raise StageError(str(err)) from None
+    if params.engine == "dask" and not _train_dates_whole(table, split):
+        # Dask workers read the training rows by date (dask_train), so every labelled row
+        # at a training date must be a training row.
+        raise StageError(
+            f"engine: dask needs a split whose training dates hold only training rows; this "
+            f"{split.method} split shares them with other slices (people grouped or drawn "
+            "in time): use engine: local, or split.group_by_person: false"
+        )
     if params.engine == "dask" and params.train.tune.enabled:
         raise StageError("train.tune.enabled is not supported with engine: dask")
     model = CreditModel(
@@ -82,6 +90,13 @@ def run(params: Params) -> dict[str, Any]:
         "best iteration": model.best_iteration,
         "calibration": model.calibrator.method,
     }
+
+
+def _train_dates_whole(table: pd.DataFrame, split: Split) -> bool:
+    """Is every labelled row observed at a training date in the training slice?"""
+    dates = pd.to_datetime(pd.Series([str(d) for d in split.cohorts["train"]]))
+    at = table[LABEL].notna().to_numpy() & pd.to_datetime(table[DATE]).isin(dates).to_numpy()
+    return int(at.sum()) == len(split.train)
 
 
 def check_learning(model: CreditModel, split: Split, stop: bool) -> dict[str, Any]:
