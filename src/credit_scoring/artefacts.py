@@ -163,12 +163,22 @@ class _Strict(BaseModel):
 
 
 class Cohorts(_Strict):
-    """The observation dates of each out-of-time slice (oldest train ... newest test)."""
+    """The observation dates of each slice (oldest train ... newest test) and how the
+    split was made, enough for ``modelling.split.select_slice`` to rebuild any slice.
+
+    ``method``: ``out_of_time`` or ``in_time``; ``group_by_person``: test people were left
+    out of the earlier slices; in time, ``seed`` and ``shares`` (test, calibration,
+    validation) draw the people. Logs without them are out of time, ungrouped.
+    """
 
     train: list[dt.date]
     validation: list[dt.date]
     calibration: list[dt.date]
     test: list[dt.date]
+    method: str = "out_of_time"
+    group_by_person: bool = False
+    seed: int = 0
+    shares: dict[str, float] | None = None
 
 
 class TrainLog(_Report):

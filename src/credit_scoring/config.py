@@ -125,21 +125,88 @@ class FeaturesParams(_Section):
 
 
 class SplitParams(_Section):
-    """Out-of-time split by observation date (cohort): oldest train ... newest test."""
+    """How labelled rows are split into train, validation, calibration and test.
 
-    test_cohorts: int = Field(1, ge=1, description="Newest cohorts held out for the final test.")
-    calibration_cohorts: int = Field(1, ge=1, description="Cohorts before test: calibration.")
-    validation_cohorts: int = Field(
-        1, ge=1, description="Cohorts before calibration: early stopping and tuning."
+    ``method``: ``out_of_time`` (oldest periods train ... newest test), ``in_time`` (one
+    snapshot: people drawn at random, stratified by label, a person's rows kept together)
+    or ``auto`` (out of time when the data allows it, else in time, else a one-line
+    refusal naming the counts). The cohort counts below count calendar ``period``s, not
+    distinct dates, unless ``cutoffs`` are given.
+    """
+
+    method: Literal["auto", "out_of_time", "in_time"] = Field(
+        "auto",
+        description="auto picks the strongest validation the data allows and says why.",
     )
+    period: Literal["date", "month", "quarter", "year"] = Field(
+        "month",
+        description="Out of time: labelled observation dates are grouped into these "
+        "calendar periods, and the cohort counts count periods ('date' = each distinct date).",
+    )
+    cutoffs: list[dt.date] = Field(
+        default_factory=list,
+        description="Out of time by explicit dates [validation_start, calibration_start, "
+        "test_start] (ascending); empty = by the period counts.",
+    )
+    test_cohorts: int = Field(1, ge=1, description="Newest periods held out for the final test.")
+    calibration_cohorts: int = Field(1, ge=1, description="Periods before test: calibration.")
+    validation_cohorts: int = Field(
+        1, ge=1, description="Periods before calibration: early stopping and tuning."
+    )
+    gap_months: int = Field(
+        0,
+        ge=0,
+        le=120,
+        description="Out of time: rows observed less than this many months before the test "
+        "window are left out of train/validation/calibration, so their outcomes (label "
+        "horizon) end before the test starts. 0 = no gap.",
+    )
+    group_by_person: bool = Field(
+        True, description="A person's rows never appear both in test and in an earlier slice."
+    )
+    min_rows: int = Field(50, ge=1, description="Fewest rows each slice must have.")
+    min_defaults: int = Field(
+        5, ge=1, description="Fewest defaults (and non-defaults) each slice must have."
+    )
+    in_time_validation: float = Field(0.2, gt=0, lt=1, description="In time: share of people.")
+    in_time_calibration: float = Field(0.2, gt=0, lt=1, description="In time: share of people.")
+    in_time_test: float = Field(0.2, gt=0, lt=1, description="In time: share of people.")
+
+    @field_validator("cutoffs")
+    @classmethod
+    def _three_ascending(cls, v: list[dt.date]) -> list[dt.date]:
+        if v and (len(v) != 3 or not v[0] < v[1] < v[2]):
+            raise ValueError(
+                "cutoffs must be 3 ascending dates [validation_start, calibration_start, "
+                f"test_start] or empty; got {[d.isoformat() for d in v]}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _train_share_left(self) -> SplitParams:
+        held = self.in_time_validation + self.in_time_calibration + self.in_time_test
+        if held >= 0.9:
+            raise ValueError(
+                f"in_time_validation + in_time_calibration + in_time_test must leave at least "
+                f"10% of people for training; got {held:.2f}"
+            )
+        return self
 
 
 class LightGBMParams(_Section):
     """LightGBM hyperparameters (a subset; the rest are LightGBM defaults)."""
 
     learning_rate: float = Field(0.03, gt=0, le=1)
-    num_leaves: int = Field(15, ge=2, le=4096)
-    min_child_samples: int = Field(100, ge=1)
+    num_leaves: Annotated[int, Field(ge=2, le=4096)] | Literal["auto"] = Field(
+        "auto",
+        description="Leaves per tree; 'auto' scales with the training rows: "
+        "clip(rows / 100, 4, 15) (modelling.train.size_params).",
+    )
+    min_child_samples: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        description="Fewest rows per leaf; 'auto' scales with the training rows: "
+        "clip(rows / 300, 5, 100), so 30,000 rows get 100 and 400 rows get 5.",
+    )
     feature_fraction: float = Field(0.8, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
     bagging_freq: int = Field(1, ge=0)
@@ -169,6 +236,11 @@ class TrainParams(_Section):
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
     use_monotone_constraints: bool = True
     tune: TuneParams = Field(default_factory=TuneParams)
+    stop_if_chance: bool = Field(
+        True,
+        description="Stop training (one line) when the model never splits or its validation "
+        "AUC's 95% interval includes 0.5 (no better than chance).",
+    )
     baseline_max_bins: int = Field(8, ge=2, le=50, description="WoE bins per feature, baseline.")
     baseline_C: float = Field(0.1, gt=0, description="Inverse L2 strength, baseline scorecard.")
     output_dir: str = "models"
@@ -328,6 +400,15 @@ class EvaluateParams(_Section):
     )
     min_band_people: int = Field(
         100, ge=0, description="Bands with fewer test people are left out of that check."
+    )
+    band_tolerance_z: float = Field(
+        1.96,
+        ge=0,
+        description="A better band's default rate may exceed the previous band's by up to "
+        "this many standard errors (noise) before the band check fails.",
+    )
+    bootstrap_samples: int = Field(
+        200, ge=0, description="Bootstrap resamples for the metrics' intervals (0 = none)."
     )
 
 

@@ -194,7 +194,11 @@ def test_no_group_large_enough_is_reported_without_gaps_or_breaches():
         assert body["gaps"]["max_abs_calibration_gap"] is None
         assert len(body["groups"]) >= 1
     assert report["not_compared"] == ["gender", "age_band"]
-    assert report["verdict"].startswith("within thresholds; gaps not measured for gender")
+    assert report["verdict"].startswith("not checkable; gaps not measured for gender"), (
+        "a cohort too small to compare any group must never read as within thresholds"
+    )
+    assert report["status"] == "not checkable"
+    assert {b["status"] for b in report["attributes"].values()} == {"not checkable"}
 
 
 def test_band_by_group_table_gives_default_rate_per_band_per_group():

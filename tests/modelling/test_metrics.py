@@ -119,3 +119,37 @@ def test_auc_is_invariant_to_a_monotone_transform_of_p():
 def test_invalid_inputs_fail_with_a_clear_message(y, p, message):
     with pytest.raises(ValueError, match=message):
         metrics.brier(y, p)
+
+
+# --- confidence intervals (issue #12: "11 defaults are not read as a verdict") -------
+
+
+def test_auc_interval_is_wide_with_few_defaults_and_narrow_with_many():
+    from credit_scoring.modelling.metrics import auc_interval
+
+    rng = np.random.default_rng(0)
+
+    def sample(n, n_bad):
+        y = np.r_[np.ones(n_bad), np.zeros(n - n_bad)]
+        p = 1 / (1 + np.exp(-(rng.normal(size=n) + 1.2 * y - 2)))
+        return y, p
+
+    few = auc_interval(*sample(300, 11))
+    many = auc_interval(*sample(30_000, 1_500))
+    assert few["high"] - few["low"] > 0.15, f"11 defaults must give a wide interval: {few}"
+    assert many["high"] - many["low"] < 0.04, many
+    assert few["low"] < few["auc"] < few["high"]
+
+
+def test_bootstrap_intervals_cover_the_point_estimate_and_are_seeded():
+    from credit_scoring.modelling.metrics import BOOTSTRAP_METRICS, bootstrap_intervals
+
+    rng = np.random.default_rng(1)
+    y = (rng.random(2_000) < 0.1).astype(float)
+    p = np.clip(0.1 + 0.1 * (y - 0.1) + rng.normal(0, 0.03, 2_000), 0.001, 0.999)
+    a = bootstrap_intervals(y, p, n_boot=100, seed=3)
+    assert a == bootstrap_intervals(y, p, n_boot=100, seed=3), "same seed, same intervals"
+    assert set(a) == set(BOOTSTRAP_METRICS)
+    for name, ci in a.items():
+        assert ci["low"] <= ci["value"] <= ci["high"], f"{name}: {ci}"
+    assert a["default_rate"]["value"] == pytest.approx(y.mean())

@@ -344,3 +344,48 @@ def test_end_to_end_on_the_simulated_world():
     p = calibrator.predict(predict_margin(model.booster, feature_matrix(split.test, names)))
     assert auc(y, p) > 0.7, f"test-cohort AUC {auc(y, p):.3f}"
     assert ece(y, p, 10) < 0.03, f"test-cohort ECE {ece(y, p, 10):.4f}"
+
+
+# --- small data works or fails loudly (issue #12) ------------------------------------
+
+
+def test_auto_sizes_scale_with_the_training_rows():
+    """auto gives the full-size defaults on the default world's 30,000 training rows and
+    small trees on 400, so a small ledger can split at all."""
+    from credit_scoring.modelling.train import size_params
+
+    auto = LightGBMParams(num_leaves="auto", min_child_samples="auto")
+    assert size_params(auto, 30_000) == (15, 100)
+    assert size_params(auto, 400) == (4, 5)
+    assert size_params(LightGBMParams(num_leaves=31, min_child_samples=7), 400) == (31, 7)
+    got = lightgbm_params(auto, 0, None, n_train=2_400)
+    assert (got["num_leaves"], got["min_data_in_leaf"]) == (15, 8)
+
+
+def test_small_data_splits_with_auto_and_never_with_min_child_samples_100():
+    """128 rows: with min_child_samples 100 no tree splits and training stops in one
+    line; with auto the model learns and passes the check."""
+    from credit_scoring.modelling.train import LearningError, learning_check
+
+    train, valid = _data(128, seed=3), _data(400, seed=4)
+    fixed = _train(train, valid, None, _params(min_child_samples=100), seed=0)
+    margin = fixed.predict_margin(feature_matrix(valid, FEATURES))
+    with pytest.raises(LearningError, match=r"never split \(128 training rows\)") as err:
+        learning_check(fixed.booster, margin, valid["default_12m"].to_numpy(float), 128)
+    assert "\n" not in str(err.value)
+    auto = _train(train, valid, None, _params(min_child_samples="auto", num_leaves="auto"), 0)
+    margin = auto.predict_margin(feature_matrix(valid, FEATURES))
+    report = learning_check(auto.booster, margin, valid["default_12m"].to_numpy(float), 128)
+    assert report["splits"] > 0 and report["validation_auc"]["low"] > 0.5
+
+
+def test_a_model_no_better_than_chance_stops_training():
+    """Labels independent of the features: the validation AUC's interval includes 0.5."""
+    from credit_scoring.modelling.train import LearningError, learning_check
+
+    train, valid = _data(3_000, seed=5, signal=False), _data(600, seed=6, signal=False)
+    model = _train(train, valid, None, _params(min_child_samples=20), seed=0)
+    margin = model.predict_margin(feature_matrix(valid, FEATURES))
+    y = valid["default_12m"].to_numpy(float)
+    with pytest.raises(LearningError, match=r"no better than chance"):
+        learning_check(model.booster, margin, y, len(train))

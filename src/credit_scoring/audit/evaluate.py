@@ -116,17 +116,80 @@ def band_table(
     return out.reset_index()
 
 
-def bands_monotone(table: pd.DataFrame, min_people: int = 0) -> tuple[bool, str]:
-    """Does the observed default rate fall as the band rises (bands with enough people)?"""
-    t = table[table["people"] >= max(min_people, 1)]
-    rates = t["default_rate"].to_numpy()
-    for i in range(len(rates) - 1):
-        if rates[i + 1] > rates[i]:
-            return False, (
-                f"band '{t['band'].iloc[i + 1]}' defaults at {rates[i + 1]:.2%} > "
-                f"'{t['band'].iloc[i]}' at {rates[i]:.2%}"
-            )
-    return True, "default rate falls monotonically as the band rises"
+PASS, FAIL, NOT_CHECKABLE = "pass", "fail", "not checkable"
+
+
+def band_check(table: pd.DataFrame, min_people: int = 0, tolerance_z: float = 1.96) -> dict:
+    """Does the observed default rate fall as the band rises, beyond noise?
+
+    Bands with fewer than ``min_people`` people are left out. Each rise from one band to
+    the next better one is tested: z = rise / pooled binomial standard error; the check
+    fails only when some z exceeds ``tolerance_z`` (a better band at 1.49% after one at
+    1.14%, about 1.2 standard errors apart, is noise, not a verdict). With fewer than two
+    bands left, or no defaults at all, the check is ``not checkable`` (never "pass"): one
+    band says nothing about ordering. Returns ``status``, ``why`` and every comparison's numbers.
+    """
+    t = table[table["people"] >= max(min_people, 1)].reset_index(drop=True)
+    result: dict = {
+        "min_people": int(min_people),
+        "tolerance_z": float(tolerance_z),
+        "bands_checked": [str(b) for b in t["band"]],
+        "comparisons": [],
+    }
+    if len(t) < 2 or t["defaults"].sum() == 0:
+        result["status"] = NOT_CHECKABLE
+        result["why"] = (
+            f"{len(t)} band(s) with >= {min_people} test people"
+            + (" and no defaults" if len(t) >= 2 else "")
+            + ": the ordering of default rates by band cannot be judged"
+        )
+        return result
+    worst = None
+    for i in range(len(t) - 1):
+        lo, hi = t.iloc[i], t.iloc[i + 1]  # hi is the better band: its rate should be lower
+        n1, n2 = float(lo["people"]), float(hi["people"])
+        r1, r2 = float(lo["default_rate"]), float(hi["default_rate"])
+        pooled = (lo["defaults"] + hi["defaults"]) / (n1 + n2)
+        se = float(np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)))
+        rise = r2 - r1
+        z = rise / se if se > 0 else (np.inf if rise > 0 else 0.0)
+        comp = {
+            "band": str(lo["band"]),
+            "next_band": str(hi["band"]),
+            "default_rate": r1,
+            "next_default_rate": r2,
+            "people": int(n1),
+            "next_people": int(n2),
+            "rise": rise,
+            "standard_error": se,
+            "z": float(z),
+            "significant_rise": bool(z > tolerance_z),
+        }
+        result["comparisons"].append(comp)
+        if worst is None or comp["z"] > worst["z"]:
+            worst = comp
+    if worst["significant_rise"]:
+        result["status"] = FAIL
+        result["why"] = (
+            f"band '{worst['next_band']}' defaults at {worst['next_default_rate']:.2%} > "
+            f"'{worst['band']}' at {worst['default_rate']:.2%}, {worst['z']:.1f} standard "
+            f"errors (tolerance {tolerance_z})"
+        )
+    else:
+        result["status"] = PASS
+        result["why"] = (
+            "default rate falls as the band rises within noise (largest rise "
+            f"{max(worst['z'], 0.0):.1f} standard errors <= {tolerance_z})"
+        )
+    return result
+
+
+def bands_monotone(
+    table: pd.DataFrame, min_people: int = 0, tolerance_z: float = 1.96
+) -> tuple[bool, str]:
+    """``(not failed, why)`` of :func:`band_check`: False only for a rise beyond noise."""
+    check = band_check(table, min_people, tolerance_z)
+    return check["status"] != FAIL, check["why"]
 
 
 def gap_to_truth(p: np.ndarray, true_pd: np.ndarray, n_bins: int = 10) -> float:

@@ -7,7 +7,7 @@ Label orientation (credit convention, stated once because it is easy to get back
 
 * the *favourable outcome* is **approval** (credit limit > 0); fairlearn's "selection rate"
   is therefore the approval rate;
-* the *qualified* people are the true **goods** (did NOT default in 12 months). Equal
+* the *qualified* people are the true **goods** (did NOT default within the label horizon). Equal
   opportunity asks whether goods are approved at the same rate in every group, so fairlearn
   gets ``y_true = 1 - default_12m`` and ``y_pred = approved``: its "true positive rate" is
   then the approval rate among goods.
@@ -312,7 +312,16 @@ def fairness_report(
     report["not_compared"] = [
         a for a, body in report["attributes"].items() if len(body["compared_groups"]) < 2
     ]
-    report["verdict"] = "breach" if all_breaches else "within thresholds"
+    checkable = [a for a in report["attributes"] if a not in report["not_compared"]]
+    for attribute, body in report["attributes"].items():
+        body["status"] = "checked" if attribute in checkable else "not checkable"
+    if all_breaches:
+        report["status"] = report["verdict"] = "breach"
+    elif not checkable:
+        # Never "within thresholds" when nothing could be compared (issue #12).
+        report["status"] = report["verdict"] = "not checkable"
+    else:
+        report["status"], report["verdict"] = "pass", "within thresholds"
     if report["not_compared"]:
         report["verdict"] += (
             f"; gaps not measured for {', '.join(report['not_compared'])} (fewer than two "
@@ -379,7 +388,7 @@ def plot_fairness(report: Mapping[str, Any]) -> Figure:
         )
         bottom.plot(x, groups["mean_pd"], "k_", ms=16, mew=2.5, ls="none", label="mean PD")
         bottom.set_xticks(x, labels, fontsize=7)
-        bottom.set(ylabel="12-month default rate")
+        bottom.set(ylabel="default rate (label horizon)")
         bottom.legend(loc="upper right", fontsize=7)
     fig.suptitle(
         f"Fairness, test cohort: {report['verdict']} ({len(report['breaches'])} breaches)\n"

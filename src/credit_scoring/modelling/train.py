@@ -143,19 +143,45 @@ def _check_constraints(constraints: Sequence[int] | None, n_features: int) -> li
     return constraints
 
 
+#: Training rows assumed by ``auto`` size params when the count is not known (the Dask
+#: engine, meant for large data): they resolve to the full-size values 100 and 15.
+FULL_SIZE_ROWS = 30_000
+
+
+def size_params(lgbm: LightGBMParams, n_train: int | None) -> tuple[int, int]:
+    """``(num_leaves, min_child_samples)`` with ``auto`` resolved for ``n_train`` rows.
+
+    Small data needs small trees: ``min_child_samples: 100`` on 128 rows never splits.
+    ``auto`` = ``clip(rows / 100, 4, 15)`` leaves and ``clip(rows / 300, 5, 100)`` rows
+    per leaf; at 30,000 rows (the default world's training slice) these are the fixed
+    defaults 15 and 100, at 400 rows 4 and 5. ``n_train`` None = :data:`FULL_SIZE_ROWS`.
+    """
+    n = FULL_SIZE_ROWS if n_train is None else int(n_train)
+    leaves = lgbm.num_leaves
+    if leaves == "auto":
+        leaves = int(np.clip(round(n / 100), 4, 15))
+    min_child = lgbm.min_child_samples
+    if min_child == "auto":
+        min_child = int(np.clip(round(n / 300), 5, 100))
+    return int(leaves), int(min_child)
+
+
 def lightgbm_params(
     lgbm: LightGBMParams,
     seed: int,
     constraints: Sequence[int] | None,
     num_threads: int = NUM_THREADS,
+    n_train: int | None = None,
 ) -> dict[str, Any]:
-    """The full, reproducible LightGBM parameter dict (canonical names, no aliases)."""
+    """The full, reproducible LightGBM parameter dict (canonical names, no aliases);
+    ``auto`` sizes resolved for ``n_train`` training rows (:func:`size_params`)."""
+    num_leaves, min_child = size_params(lgbm, n_train)
     params: dict[str, Any] = {
         "objective": "binary",
         "metric": list(METRICS),
         "learning_rate": lgbm.learning_rate,
-        "num_leaves": lgbm.num_leaves,
-        "min_data_in_leaf": lgbm.min_child_samples,
+        "num_leaves": num_leaves,
+        "min_data_in_leaf": min_child,
         "feature_fraction": lgbm.feature_fraction,
         "bagging_fraction": lgbm.bagging_fraction,
         "bagging_freq": lgbm.bagging_freq,
@@ -196,6 +222,7 @@ def training_params(
     feature_names: Sequence[str],
     constraints: Sequence[int] | None,
     num_threads: int,
+    n_train: int | None = None,
 ) -> dict[str, Any]:
     """LightGBM params for our features, shared by the local and the Dask trainer.
 
@@ -203,7 +230,7 @@ def training_params(
     ``features.split_gain_weights``) get split-gain weight 0, so no engine's model can
     split on them.
     """
-    lgb_params = lightgbm_params(params.lightgbm, seed, constraints, num_threads)
+    lgb_params = lightgbm_params(params.lightgbm, seed, constraints, num_threads, n_train)
     gain_weights = split_gain_weights(feature_names)
     if min(gain_weights, default=1.0) < 1.0:
         lgb_params["feature_contri"] = gain_weights
@@ -275,7 +302,9 @@ def train_lightgbm(
     X_train = feature_matrix(train_df, feature_names)
     X_valid = feature_matrix(valid_df, feature_names)
     start = time.perf_counter()
-    lgb_params = training_params(params, seed, feature_names, constraints, num_threads)
+    lgb_params = training_params(
+        params, seed, feature_names, constraints, num_threads, n_train=len(y_train)
+    )
     data = (X_train, y_train, X_valid, y_valid, feature_names)
     booster, lgb_params, evals_result = fit_monotone(
         lambda p: _fit(p, data, params), lgb_params, constraints
@@ -332,6 +361,44 @@ def _fit(
         for set_name, by_metric in evals_result.items()
     }
     return booster, curves
+
+
+class LearningError(ValueError):
+    """The model learnt nothing usable (never split, or no better than chance): one line."""
+
+
+def learning_check(
+    booster: lgb.Booster,
+    valid_margin: np.ndarray,
+    y_valid: np.ndarray,
+    n_train: int,
+    z: float = 1.96,
+) -> dict[str, Any]:
+    """Did the model learn anything? Raises :class:`LearningError` in one line if not.
+
+    A booster none of whose trees split gives one PD to everyone; a validation AUC whose
+    95% interval (Hanley-McNeil standard error) includes 0.5 ranks no better than chance.
+    Either way the numbers downstream (bands, gate) would be meaningless. Returns the
+    validation AUC, its standard error and interval, and the number of splits.
+    """
+    from credit_scoring.modelling.metrics import auc_interval
+
+    splits = int(booster.feature_importance(importance_type="split").sum())
+    y = np.asarray(y_valid, dtype=np.float64)
+    n_bad = int(y.sum())
+    if splits == 0:
+        raise LearningError(
+            f"the model never split ({n_train} training rows): everyone gets one PD; lower "
+            "train.lightgbm.min_child_samples (or set it to auto) or add data"
+        )
+    ci = auc_interval(y, 1.0 / (1.0 + np.exp(-np.asarray(valid_margin))), z=z)
+    if not ci["low"] > 0.5:
+        raise LearningError(
+            f"validation AUC {ci['auc']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f}, "
+            f"{y.size} rows, {n_bad} defaults) is no better than chance; the model cannot be "
+            "trusted (train.stop_if_chance: false to keep it anyway)"
+        )
+    return {"validation_auc": ci, "splits": splits}
 
 
 def _leaf_boxes(

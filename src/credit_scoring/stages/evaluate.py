@@ -1,10 +1,13 @@
-"""The evaluate stage: the model on the out-of-time test cohort.
+"""The evaluate stage: the model on the held-out test slice (out of time, or in time for
+one snapshot: ``metrics.json``'s ``split.evidence`` says which).
 
 ``reports/metrics.json``: the calibrated model and the WoE baseline side by side (AUC,
 Gini, KS, Brier, ECE, log loss, PSI of the score train vs test), ECE before and after
 calibration, the band table's monotonicity, approval rate and, on the synthetic world, the
-oracle AUC and the gap to the simulator's true probabilities. ``reports/fairness.json``
-and the plots (with their CSV tables) under ``reports/plots``.
+oracle AUC and the gap to the simulator's true probabilities; 95% intervals (``ci``:
+bootstrap for AUC, KS, ECE and the default rate, Hanley-McNeil for AUC) and the band check
+with its numbers (``band_check``: pass, fail beyond noise, or not checkable).
+``reports/fairness.json`` and the plots (with their CSV tables) under ``reports/plots``.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.decision.scorecard import ScoreScale
 from credit_scoring.features.registry import feature_spec
 from credit_scoring.io import write_atomic, write_json
-from credit_scoring.modelling.metrics import auc, brier, ece, psi
-from credit_scoring.modelling.split import select_slice
+from credit_scoring.modelling.metrics import auc, auc_interval, bootstrap_intervals, brier, ece, psi
+from credit_scoring.modelling.split import EVIDENCE, select_slice
 from credit_scoring.schemas import LABEL, ROW_KEY
 from credit_scoring.stages import StageError
 
@@ -60,7 +63,16 @@ def run(params: Params) -> dict[str, Any]:
         "brier": brier(y, test["pd_uncalibrated"]),
         "ece": ece(y, test["pd_uncalibrated"], n_bins),
     }
+    metrics["split"] = split_record(train_log)
+    metrics["evidence"] = metrics["split"]["evidence"]
+    metrics["ci"] = {
+        **bootstrap_intervals(
+            y, test["pd"].to_numpy(), p.evaluate.bootstrap_samples, params.base.seed, 0.95, n_bins
+        ),
+        "auc_hanley": auc_interval(y, test["pd"].to_numpy()),
+    }
     metrics["n_test"] = len(test)
+    metrics["n_test_defaults"] = int(y.sum())
     metrics["test_default_rate"] = float(y.mean())
     metrics["mean_pd"] = float(test["pd"].mean())
     metrics["calibration_method"] = model.calibrator.method
@@ -99,8 +111,10 @@ def run(params: Params) -> dict[str, Any]:
         p.score.bands,
         limit=decisions["credit_limit"].to_numpy(),
     )
-    monotone, why = ev.bands_monotone(bands, p.evaluate.min_band_people)
-    metrics["band_default_rate_monotone"] = monotone
+    check = ev.band_check(bands, p.evaluate.min_band_people, p.evaluate.band_tolerance_z)
+    monotone, why = check["status"] != ev.FAIL, check["why"]
+    metrics["band_default_rate_monotone"] = check["status"] == ev.PASS  # never when unjudged
+    metrics["band_check"] = check
     metrics["approval_rate"] = float((decisions["credit_limit"] > 0).mean())
     metrics["mean_limit_approved"] = float(
         decisions.loc[decisions["credit_limit"] > 0, "credit_limit"].mean()
@@ -158,7 +172,18 @@ def run(params: Params) -> dict[str, Any]:
         "fairness_path": paths.fairness,
         "monotone": monotone,
         "why": why,
+        "band_status": check["status"],
     }
+
+
+def split_record(train_log: TrainLog) -> dict[str, Any]:
+    """How training split the data (train_log's ``split``), with ``evidence``: what the
+    test numbers are evidence of. Logs from before the record are out of time."""
+    record = dict((train_log.model_extra or {}).get("split") or {})
+    method = record.get("method") or train_log.cohorts.method
+    record.setdefault("method", method)
+    record.setdefault("evidence", EVIDENCE.get(method, method))
+    return record
 
 
 def fairness(

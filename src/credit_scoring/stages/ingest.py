@@ -1,19 +1,35 @@
 """The ingest stage: validate the input tables into accepted rows, rejects with reasons and
-a data-quality report (input rows = accepted + rejected)."""
+a data-quality report (input rows = accepted + rejected).
+
+The report also states which validations the labelled outcomes allow (``splits``: out of
+time, in time, which one ``split.method`` picks and why, from
+:func:`credit_scoring.modelling.split.allowed_splits`), and the stage refuses in one line
+when none is possible, so a dataset too small or too short is turned away at the first
+stage rather than three stages later.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from credit_scoring.artefacts import Paths
 from credit_scoring.config import Params
 from credit_scoring.data.ingest import ingest, write_ingest_result
+from credit_scoring.data.validated import read_table
+from credit_scoring.io import write_json
+from credit_scoring.modelling.split import allowed_splits
+from credit_scoring.stages import StageError
 
 
 def run(params: Params, input_dir: Path | None = None) -> dict[str, Any]:
-    """Validate ``input_dir`` (default ``data.input_dir``); returns the folder read and the
-    per-table counts of the quality report."""
+    """Validate ``input_dir`` (default ``data.input_dir``); returns the folder read, the
+    per-table counts of the quality report and the split the data allows.
+
+    Raises:
+        StageError: the outcomes allow no split (the message names the counts).
+    """
     paths = Paths.from_params(params)
     folder = input_dir or paths.input_dir
     label = params.data.label
@@ -24,4 +40,22 @@ def run(params: Params, input_dir: Path | None = None) -> dict[str, Any]:
         rejects_dir=paths.rejects_dir,
         report_path=paths.quality_report,
     )
-    return {"input_dir": folder, "tables": result.report.get("tables", {})}
+    splits = record_splits(params, paths)
+    if splits["chosen"] is None:
+        raise StageError(f"the labelled outcomes allow no validation: {splits['why']}")
+    return {
+        "input_dir": folder,
+        "tables": result.report.get("tables", {}),
+        "split": f"{splits['chosen']}: {splits['why']}",
+    }
+
+
+def record_splits(params: Params, paths: Paths) -> dict[str, Any]:
+    """Which splits the validated outcomes allow, added to the data-quality report as
+    ``splits``; returns that entry."""
+    outcomes = read_table(paths.validated_dir, "outcomes")
+    splits = allowed_splits(outcomes, params.split, params.base.seed)
+    report = json.loads(paths.quality_report.read_text(encoding="utf-8"))
+    report["splits"] = splits
+    write_json(report, paths.quality_report)
+    return splits

@@ -14,7 +14,6 @@ from typing import Any
 from credit_scoring.artefacts import GateReport, Paths, read_json
 from credit_scoring.config import Params
 from credit_scoring.io import write_json
-from credit_scoring.stages import StageError
 from credit_scoring.tracking import bento
 
 
@@ -22,7 +21,9 @@ def run(params: Params, build: bool | None = None) -> dict[str, Any]:
     """Package the champion (build the Bento unless ``build`` or ``serve.build`` says no).
 
     Returns the summary written to ``reports/package.json`` plus, when the register stage
-    has run here, what its gate decided about the newest version (``last gate``).
+    has run here, what its gate decided about the newest version (``last gate``). With no
+    model behind the alias (the gate never promoted one) nothing is packaged and the summary
+    says so (``packaged: false``): a refusal is a result, not a failure.
     """
     paths = Paths.from_params(params)
     bento.use_bentoml_home(params.serve.bentoml_home)
@@ -35,7 +36,9 @@ def run(params: Params, build: bool | None = None) -> dict[str, Any]:
             params.serve.build if build is None else build,
         )
     except bento.NoChampionError as err:
-        raise StageError(str(err)) from None
+        # The gate refused every model so far: not a pipeline failure (the refusal and the
+        # reports are the result); say so, package nothing, exit 0 (issue #12).
+        summary = {"packaged": False, "alias": params.serve.alias, "reason": str(err)}
     write_json(summary, paths.package)
     if not paths.gate.is_file():
         return summary

@@ -121,9 +121,17 @@ def run(params: Params) -> dict[str, Any]:
             "version": version,
             "run_id": run.info.run_id,
             **decision.to_dict(),
+            # in-time (one snapshot) or out-of-time evidence, as the split recorded it (#12)
+            "evidence": raw_metrics.get("evidence", "out-of-time"),
         }
         mlflow.log_dict(gate, paths.gate.name)
-        mlflow.set_tags({"gate_promote": str(decision.promote), "model_version": version})
+        mlflow.set_tags(
+            {
+                "gate_promote": str(decision.promote),
+                "model_version": version,
+                "validation_evidence": gate["evidence"],
+            }
+        )
         client.set_model_version_tag(
             name, version, "gate", "promoted" if decision.promote else "refused"
         )
@@ -133,6 +141,7 @@ def run(params: Params) -> dict[str, Any]:
         "tracking uri": tracking.tracking_uri(p.mlflow),
         "model": f"{name} v{version}",
         "gate": "PROMOTED to champion" if decision.promote else "refused",
+        "evidence": gate["evidence"],
         **{f"reason {i + 1}": r for i, r in enumerate(decision.reasons)},
     }
 

@@ -1,10 +1,13 @@
-"""The train stage: LightGBM out of time with monotone constraints, its calibrator, and the
-WoE baseline scorecard.
+"""The train stage: LightGBM with monotone constraints, its calibrator, and the WoE
+baseline scorecard.
 
-Split by observation date (oldest train, then validation for early stopping, then
-calibration, newest test). Writes the deployable bundle ``models/bundle`` (booster,
-calibrator, score scale and limit policy), per-slice predictions, the training log (the
-learning curve, the cohorts of each slice) and the baseline scorecard table.
+Split as ``split`` in params says (:func:`~credit_scoring.modelling.split.make_split`: out
+of time by calendar period or cut-off dates when the data allows it, else in time for one
+snapshot; a one-line refusal naming the counts when neither fits). A model that never
+splits or ranks no better than chance on validation stops here in one line. Writes the
+deployable bundle ``models/bundle`` (booster, calibrator, score scale and limit policy),
+per-slice predictions, the training log (the learning curve, the split and the cohorts of
+each slice) and the baseline scorecard table.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from credit_scoring.features.registry import feature_names
 from credit_scoring.io import write_json, write_parquet
 from credit_scoring.modelling.baseline import WoEScorecard
 from credit_scoring.modelling.dask_train import dask_trainer
-from credit_scoring.modelling.split import SLICES, Split, out_of_time_split
-from credit_scoring.modelling.train import feature_matrix, labels
+from credit_scoring.modelling.split import SLICES, Split, SplitError, make_split
+from credit_scoring.modelling.train import LearningError, feature_matrix, labels, learning_check
 from credit_scoring.schemas import DATE, LABEL
 from credit_scoring.stages import StageError
 
@@ -34,9 +37,17 @@ def run(params: Params) -> dict[str, Any]:
     table = pd.read_parquet(paths.features)
     names = feature_names(params.features.windows)
     try:
-        split = out_of_time_split(table, params.split)
-    except ValueError as err:
+        split = make_split(table, params.split, params.base.seed)
+    except SplitError as err:
         raise StageError(str(err)) from None
+    if params.engine == "dask" and not _train_dates_whole(table, split):
+        # Dask workers read the training rows by date (dask_train), so every labelled row
+        # at a training date must be a training row.
+        raise StageError(
+            f"engine: dask needs a split whose training dates hold only training rows; this "
+            f"{split.method} split shares them with other slices (people grouped or drawn "
+            "in time): use engine: local, or split.group_by_person: false"
+        )
     if params.engine == "dask" and params.train.tune.enabled:
         raise StageError("train.tune.enabled is not supported with engine: dask")
     model = CreditModel(
@@ -53,6 +64,7 @@ def run(params: Params) -> dict[str, Any]:
             model.fit(split, dask_trainer(client, str(paths.features)))
     else:
         model.fit(split)
+    learned = check_learning(model, split, params.train.stop_if_chance)
     model.save(paths.bundle)
     baseline = WoEScorecard(
         max_bins=params.train.baseline_max_bins,
@@ -65,16 +77,39 @@ def run(params: Params) -> dict[str, Any]:
             **model.training,
             "engine": params.engine,
             "slices": split.sizes(),
-            "cohorts": {k: [str(d) for d in v] for k, v in split.cohorts.items()},
+            "cohorts": split.selector(),
+            "split": split.describe(),
+            "learning": learned,
         },
         paths.train_log,
     )
     write_parquet(baseline.bin_table(), paths.baseline_table)
     return {
+        "split": f"{split.evidence} ({split.why})",
         "train / valid / calib / test rows": " / ".join(f"{n:,}" for n in split.sizes().values()),
         "best iteration": model.best_iteration,
         "calibration": model.calibrator.method,
     }
+
+
+def _train_dates_whole(table: pd.DataFrame, split: Split) -> bool:
+    """Is every labelled row observed at a training date in the training slice?"""
+    dates = pd.to_datetime(pd.Series([str(d) for d in split.cohorts["train"]]))
+    at = table[LABEL].notna().to_numpy() & pd.to_datetime(table[DATE]).isin(dates).to_numpy()
+    return int(at.sum()) == len(split.train)
+
+
+def check_learning(model: CreditModel, split: Split, stop: bool) -> dict[str, Any]:
+    """The validation AUC with its interval and the number of splits; with ``stop`` a model
+    that never splits or ranks no better than chance is a one-line :class:`StageError`."""
+    margin = model.margin(feature_matrix(split.validation, model.feature_names))
+    y = labels(split.validation)
+    try:
+        return learning_check(model.booster, margin, y, len(split.train))
+    except LearningError as err:
+        if stop:
+            raise StageError(str(err)) from None
+        return {"warning": str(err)}
 
 
 def predictions(model: CreditModel, baseline: WoEScorecard, split: Split) -> pd.DataFrame:
