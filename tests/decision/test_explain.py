@@ -206,18 +206,43 @@ def test_offsetting_or_zero_contributions_keep_the_sum_exact(model, method):
         assert points[1, CH] < 0 < points[1, fc], "offsetting contributions show as points"
 
 
-def test_clipped_scores_keep_points_of_the_unclipped_score(model):
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_issue13_points_add_up_to_the_displayed_score_also_when_it_is_clipped(model, method):
+    """Issue 13 finding 3: base + points == the displayed 350 or 950 for clipped rows too
+    (no row skipped), each dimension keeps its sign, and the split stays proportional."""
     booster, X, calibrators = model
-    cal = calibrators["sigmoid"]
-    contrib = np.zeros((2, len(NAMES)))
+    cal = calibrators[method]
+    contrib = np.zeros((3, len(NAMES)))
     contrib[0, LATE] = 8.0  # far below 350
+    contrib[0, NAMES.index("verified_income")] = -1.0  # one dimension pulling the other way
     contrib[1, NAMES.index("ontime_rate_365d")] = -8.0  # far above 950
-    bias = np.full(2, contributions(booster, X[:1])[1][0])
-    base, points = dimension_points(contrib, bias, DIMS, cal, SCALE)
-    raw = np.rint(SCALE.raw_score(cal.predict(bias + contrib.sum(1))))
+    contrib[2, LATE] = 0.3  # not clipped
+    bias = np.full(3, contributions(booster, X[:1])[1][0])
+    parts = decompose(contrib, bias, DIMS, cal, SCALE)
     displayed = SCALE.score(cal.predict(bias + contrib.sum(1)))
-    assert displayed.tolist() == [350, 950], "the fixture must reach both clip edges"
-    assert np.array_equal(base + points.sum(1), raw), "points describe the unclipped score"
+    if method == "sigmoid":
+        assert displayed.tolist()[:2] == [350, 950], "the fixture must reach both clip edges"
+    assert np.array_equal(parts.score, displayed), "the displayed score"
+    total = parts.base_points + parts.points.sum(1)
+    assert np.array_equal(total, displayed), f"points must add up to {displayed}; got {total}"
+    fc = DIMENSIONS.index(Dimension.FULFILMENT_CAPACITY)
+    if method == "sigmoid":
+        assert parts.points[0, CH] < 0 < parts.points[0, fc], "signs kept after clipping"
+        assert parts.unclipped_score[0] < 350 and parts.unclipped_score[1] > 950
+
+
+def test_issue13_every_row_of_a_real_model_adds_up_none_skipped(model):
+    """Over every fixture row, clipped or not, for both calibrators."""
+    booster, X, calibrators = model
+    contrib, bias = contributions(booster, X)
+    contrib = np.vstack([contrib, contrib * 6.0])  # exaggerated copies reach both clip edges
+    bias = np.concatenate([bias, bias])
+    for method, cal in calibrators.items():
+        parts = decompose(contrib, bias, DIMS, cal, SCALE)
+        assert (parts.unclipped_score != parts.score).any(), f"{method}: no clipped rows"
+        total = parts.base_points + parts.points.sum(1)
+        wrong = np.flatnonzero(total != parts.score)
+        assert wrong.size == 0, f"{method}: {wrong.size} rows do not add up, e.g. {wrong[:3]}"
 
 
 def test_reasons_are_used_features_that_raised_the_risk_largest_first(model):
@@ -261,8 +286,7 @@ def test_the_bundle_explains_with_the_standard_score_and_consistent_parts(model,
     standard = SCALE.score(cal.predict(booster.predict(X, raw_score=True)))
     assert np.array_equal(d["score"], standard), "explained score == the model's usual score"
     points = np.column_stack([d[c] for c in POINT_COLUMNS])
-    unclipped = np.rint(SCALE.raw_score(d["pd"])).astype(np.int64)
-    assert np.array_equal(d["base_points"] + points.sum(1), unclipped), "exact parts"
+    assert np.array_equal(d["base_points"] + points.sum(1), d["score"]), "exact parts"
     assert all(r["points"] <= 0 for row in d["reasons"] for r in row), "reasons cost points"
 
 
@@ -283,6 +307,7 @@ def test_decompose_computes_each_part_once_and_equals_the_separate_functions(mod
     assert np.array_equal(parts.score, SCALE.score(cal.predict(margin))), "the displayed score"
     assert parts.score.dtype == np.int64 and parts.unclipped_score.dtype == np.int64
     assert np.array_equal(parts.unclipped_score, np.rint(SCALE.raw_score(parts.pd)))
+    assert np.array_equal(parts.base_points + parts.points.sum(1), parts.score)
     k = points_per_margin(bias, contrib.sum(axis=1), cal, SCALE)
     assert np.array_equal(parts.points_per_margin, k), "k from the reused curves, bit for bit"
     base, points = dimension_points(contrib, bias, DIMS, cal, SCALE)

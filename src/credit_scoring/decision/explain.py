@@ -177,8 +177,9 @@ class Decomposition:
     """A decision's numbers from the contributions, consistent by construction.
 
     ``score`` is the displayed 350-950 score, computed from ``margin`` (the sum of the
-    contributions); ``base_points + points.sum(axis=1) == unclipped_score`` exactly, and
-    ``unclipped_score == score`` wherever the score is not clipped.
+    contributions); ``base_points + points.sum(axis=1) == score`` exactly for every row,
+    clipped scores included. ``unclipped_score`` is the rounded score before clipping
+    (equal to ``score`` wherever the score is not clipped).
     """
 
     margin: np.ndarray  # (n,) raw log-odds of default
@@ -218,13 +219,20 @@ def decompose(
     at_margin = scale.raw_score(pd_)  # the score curve at the margin, once
     at_bias = _score_curve(bias, calibrator, scale)
     unclipped = np.rint(at_margin).astype(np.int64)
-    base = np.rint(at_bias).astype(np.int64)
+    score = np.clip(unclipped, scale.min_score, scale.max_score)
+    base = np.clip(np.rint(at_bias).astype(np.int64), scale.min_score, scale.max_score)
     k = _slope(bias, total, at_margin, at_bias, calibrator, scale)
-    points = _largest_remainder(-k[:, None] * by_dim, unclipped - base, np.abs(by_dim))
+    real = -k[:, None] * by_dim
+    # A clipped score: the points share the displayed score's distance from the base in
+    # proportion to the unclipped real points (shrunk by the same factor for every dimension).
+    span = real.sum(axis=1)
+    shrink = np.divide(score - base, span, out=np.zeros(n), where=np.abs(span) > 0)
+    real = np.where((unclipped != score)[:, None], real * shrink[:, None], real)
+    points = _largest_remainder(real, score - base, np.abs(by_dim))
     return Decomposition(
         margin=margin,
         pd=pd_,
-        score=np.clip(unclipped, scale.min_score, scale.max_score),
+        score=score,
         unclipped_score=unclipped,
         base_points=base,
         points=points,
@@ -261,7 +269,7 @@ def dimension_points(
       with the largest ``|D_d|`` (ties in the fractional parts are broken that way).
     - Integer rounding by largest remainder: the real points are floored and the missing
       units go to the largest fractional parts, so ``base + points.sum(axis=1)`` equals
-      ``rint(raw_score(pd))`` exactly, as integers, and each dimension ends on the floor or
+      the displayed score exactly, as integers, and each dimension ends on the floor or
       ceiling of its real points.
 
     Exactness: ``rint(raw_score(pd))`` is exactly the displayed score
@@ -271,10 +279,11 @@ def dimension_points(
     differs by float rounding only, ~1e-15, which changes the integer score only if its
     raw score lies that close to a half-integer.)
 
-    Clipped scores: when the score is clipped to 350 or 950 the points still describe the
-    unclipped score: ``base + points.sum()`` is the unclipped rounded score (e.g. 981 for
-    a displayed 950, or 312 for a displayed 350). Points thus keep their meaning (and the
-    comparison between people); a display can say "capped at 950".
+    Clipped scores: when the score is clipped to 350 or 950 the real points of every
+    dimension are shrunk by one common factor, ``(score - base) / (unclipped - base)``, so
+    they share the *displayed* score's distance from the base in the same proportions, and
+    ``base + points.sum()`` is the displayed score (350 or 950) for every row. The base is
+    clipped to the scale as well (it is inside it for any sensible model).
 
     Args:
         contrib: Contributions (n, f) from :func:`contributions`.
