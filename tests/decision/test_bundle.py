@@ -94,6 +94,7 @@ def test_decision_records_are_the_decide_rows_in_plain_json_types(small_model, r
             assert list(r) == [
                 *("pd", "score", "band", "credit_limit", "tiers"),
                 *("reasons", "base_points", "dimension_points"),
+                *("limit_reasons", "reason_codes_version"),
             ]
             assert type(r["pd"]) is float and type(r["score"]) is int
             assert r["pd"] == pytest.approx(want["pd"], rel=1e-12) and r["score"] == want["score"]
@@ -103,6 +104,8 @@ def test_decision_records_are_the_decide_rows_in_plain_json_types(small_model, r
                 assert r["reasons"] is r["base_points"] is r["dimension_points"] is None
                 continue
             assert r["reasons"] == want["reasons"] and r["base_points"] == want["base_points"]
+            assert r["limit_reasons"] == want["limit_reasons"]
+            assert r["reason_codes_version"] == want["reason_codes_version"]
             assert r["dimension_points"] == {
                 d: float(want[c]) for d, c in zip(DIMENSIONS, POINT_COLUMNS, strict=True)
             }
