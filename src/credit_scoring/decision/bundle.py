@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring.config import CalibrateParams, DecisionParams, ScoreParams, TrainParams
-from credit_scoring.decision import explain, limits, reason_codes
+from credit_scoring.decision import encoding, explain, limits, reason_codes
 from credit_scoring.decision.scorecard import ScoreScale, assign_band
 from credit_scoring.features.registry import feature_spec, monotone_constraints
 from credit_scoring.io import write_atomic, write_json
@@ -86,6 +86,8 @@ class CreditModel:
     reason_reference: dict[str, Any] | None = None
     #: The reason-code table version the bundle was fitted with.
     reason_codes_version: str = reason_codes.REASON_CODES_VERSION
+    #: Feature -> value of a missing one (decision/encoding.py), set by fit; None = none.
+    missing_as: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         self.feature_names = list(self.feature_names)
@@ -97,6 +99,7 @@ class CreditModel:
             if self.booster is not None
             else np.zeros(len(self.feature_names), dtype=bool)
         )
+        self._missing_as = encoding.check_missing_as(self.missing_as or {})
         self.reference = (
             explain.Reference.from_dict(self.reason_reference, self.feature_names)
             if self.reason_reference is not None
@@ -118,6 +121,16 @@ class CreditModel:
         names = self.feature_names
         params = self.train_params
         constraints = monotone_constraints(names) if params.use_monotone_constraints else None
+        # Missing "none" values at the risky end of their curve (decision/encoding.py). The
+        # Dask trainer reads raw features on its workers, so it trains without encoding.
+        local = trainer is None or getattr(trainer, "__qualname__", "").startswith("local_trainer.")
+        self.missing_as = encoding.missing_as(names) if local else {}
+        self._missing_as = self.missing_as
+        split = dataclasses.replace(
+            split,
+            train=encoding.encode_frame(split.train, self.missing_as),
+            validation=encoding.encode_frame(split.validation, self.missing_as),
+        )
         trials: list[dict[str, Any]] = []
         if params.tune.enabled:
             if trainer is not None:
@@ -160,7 +173,7 @@ class CreditModel:
     def _approved_reference(self, X: np.ndarray) -> explain.Reference:
         """Reasons' reference: the approved applicants (score >= cut-off) among ``X``'s
         people (the calibration slice); all of them if none is approved."""
-        contrib, bias = explain.contributions(self.booster, X, self.best_iteration)
+        contrib, bias = explain.contributions(self.booster, self.encoded(X), self.best_iteration)
         parts = explain.decompose(
             contrib, bias, self.feature_dimensions, self.calibrator, self.scale
         )
@@ -197,9 +210,13 @@ class CreditModel:
 
     # --- predictions -----------------------------------------------------------------
 
+    def encoded(self, X: np.ndarray) -> np.ndarray:
+        """``X`` as the booster sees it: missing "none" values encoded (``missing_as``)."""
+        return encoding.encode_matrix(X, self.feature_names, self._missing_as)
+
     def margin(self, X: np.ndarray) -> np.ndarray:
         """Raw log-odds of default from the booster (before calibration)."""
-        return predict_margin(self.booster, X, self.best_iteration)
+        return predict_margin(self.booster, self.encoded(X), self.best_iteration)
 
     def predict_pd(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of default for each row."""
@@ -217,7 +234,9 @@ class CreditModel:
         self._check_fitted()
         parts = None
         if with_reasons:
-            contrib, bias = explain.contributions(self.booster, X, self.best_iteration)
+            contrib, bias = explain.contributions(
+                self.booster, self.encoded(X), self.best_iteration
+            )
             parts = explain.decompose(
                 contrib, bias, self.feature_dimensions, self.calibrator, self.scale
             )
@@ -315,6 +334,7 @@ class CreditModel:
                 "seed": self.seed,
                 "reason_reference": self.reason_reference,
                 "reason_codes_version": self.reason_codes_version,
+                "missing_as": self._missing_as,
             },
             folder / BUNDLE_FILE,
         )
@@ -341,6 +361,7 @@ class CreditModel:
             reason_codes_version=str(
                 spec.get("reason_codes_version", reason_codes.REASON_CODES_VERSION)
             ),
+            missing_as=dict(spec.get("missing_as", {})),  # older bundles: trained raw
         )
 
     def _check_fitted(self) -> None:
