@@ -86,8 +86,8 @@ class CreditModel:
     reason_reference: dict[str, Any] | None = None
     #: The reason-code table version the bundle was fitted with.
     reason_codes_version: str = reason_codes.REASON_CODES_VERSION
-    #: Feature -> value of a missing one (decision/encoding.py), set by fit; None = none.
-    missing_as: dict[str, float] | None = None
+    #: How the booster sees missing and thin values (decision/encoding.py), set by fit.
+    encoding: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.feature_names = list(self.feature_names)
@@ -99,7 +99,7 @@ class CreditModel:
             if self.booster is not None
             else np.zeros(len(self.feature_names), dtype=bool)
         )
-        self._missing_as = encoding.check_missing_as(self.missing_as or {})
+        self._encoding = encoding.check_encoding(self.encoding)
         self.reference = (
             explain.Reference.from_dict(self.reason_reference, self.feature_names)
             if self.reason_reference is not None
@@ -121,15 +121,15 @@ class CreditModel:
         names = self.feature_names
         params = self.train_params
         constraints = monotone_constraints(names) if params.use_monotone_constraints else None
-        # Missing "none" values at the risky end of their curve (decision/encoding.py). The
-        # Dask trainer reads raw features on its workers, so it trains without encoding.
+        # Missing and thinly-based values as the booster sees them (decision/encoding.py).
+        # The Dask trainer reads raw features on its workers, so it trains without encoding.
         local = trainer is None or getattr(trainer, "__qualname__", "").startswith("local_trainer.")
-        self.missing_as = encoding.missing_as(names) if local else {}
-        self._missing_as = self.missing_as
+        self.encoding = encoding.fit_encoding(split.train, names) if local else {}
+        self._encoding = encoding.check_encoding(self.encoding)
         split = dataclasses.replace(
             split,
-            train=encoding.encode_frame(split.train, self.missing_as),
-            validation=encoding.encode_frame(split.validation, self.missing_as),
+            train=encoding.encode_frame(split.train, self._encoding),
+            validation=encoding.encode_frame(split.validation, self._encoding),
         )
         trials: list[dict[str, Any]] = []
         if params.tune.enabled:
@@ -211,8 +211,8 @@ class CreditModel:
     # --- predictions -----------------------------------------------------------------
 
     def encoded(self, X: np.ndarray) -> np.ndarray:
-        """``X`` as the booster sees it: missing "none" values encoded (``missing_as``)."""
-        return encoding.encode_matrix(X, self.feature_names, self._missing_as)
+        """``X`` as the booster sees it (``encoding``: decision/encoding.py)."""
+        return encoding.encode_matrix(X, self.feature_names, self._encoding)
 
     def margin(self, X: np.ndarray) -> np.ndarray:
         """Raw log-odds of default from the booster (before calibration)."""
@@ -334,7 +334,7 @@ class CreditModel:
                 "seed": self.seed,
                 "reason_reference": self.reason_reference,
                 "reason_codes_version": self.reason_codes_version,
-                "missing_as": self._missing_as,
+                "encoding": self._encoding,
             },
             folder / BUNDLE_FILE,
         )
@@ -361,7 +361,7 @@ class CreditModel:
             reason_codes_version=str(
                 spec.get("reason_codes_version", reason_codes.REASON_CODES_VERSION)
             ),
-            missing_as=dict(spec.get("missing_as", {})),  # older bundles: trained raw
+            encoding=spec.get("encoding"),  # older bundles: none (trained on raw values)
         )
 
     def _check_fitted(self) -> None:
