@@ -485,13 +485,13 @@ class Decision(_Out):
     dimension_points: dict[str, float] | None = Field(
         None, description="Score points per dimension; base_points + their sum = raw score."
     )
-    model_version: str = Field(description="Registry version of the model that decided.")
     limit_reasons: list[LimitReason] | None = Field(
         None, description="Why the limit is below the maximum (absent without reasons)."
     )
     reason_codes_version: str | None = Field(
         None, description="Version of the reason-code table that worded the reasons."
     )
+    model_version: str = Field(description="Registry version of the model that decided.")
 
 
 class BatchDecisions(_Out):
