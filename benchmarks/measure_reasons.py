@@ -83,11 +83,14 @@ def main() -> None:
     test = split.test.reset_index(drop=True)
     d = model.decide(test)
     declined = (d["credit_limit"] == 0).to_numpy()
-    has_missing = np.array([any(r.get("value") is None for r in rs) for rs in d["reasons"]])
+    has_missing = np.array(
+        [any(r.get("value") is None and r.get("feature") for r in rs) for rs in d["reasons"]]
+    )
+    fallback = np.array([any(r.get("code") == "GN01" for r in rs) for rs in d["reasons"]])
     # a missing value whose absence is not itself a stated reason (issue 13's objection)
     bad = np.array(
         [
-            any(r.get("value") is None and r["feature"] not in ABSENCE for r in rs)
+            any(r.get("value") is None and r.get("feature") and r["feature"] not in ABSENCE for r in rs)
             for rs in d["reasons"]
         ]
     )
@@ -103,6 +106,7 @@ def main() -> None:
         "missing_reason_share_declined": float(has_missing[declined].mean()),
         "missing_reason_not_absence_share": float(bad.mean()),
         "missing_reason_not_absence_share_declined": float(bad[declined].mean()),
+        "declined_with_the_fallback_reason_only": float(fallback[declined].mean()),
         "declined_with_1_to_4_reasons": float(
             ((n_reasons[declined] >= 1) & (n_reasons[declined] <= 4)).mean()
         ),

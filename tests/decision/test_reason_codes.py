@@ -29,7 +29,7 @@ from credit_scoring.schemas import Dimension
 
 #: The content of the table at its version: changing a code, a text, a feature list or a
 #: permissibility without a new REASON_CODES_VERSION fails here.
-PINNED = {"2026-11-29.1": "f85ca8be1bfc1c1b1d970823bd2cb5bd4c8e2bbda42067604f4a048b89a1d587"}
+PINNED = {"2026-11-29.2": "1096f20cdfb91f31e9083646758305f30e5be79e302cf2b544d53cb2680479e6"}
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_missing_values_give_reasons_only_where_absence_is_the_stated_reason(dec
     seen = 0
     for row in d["reasons"]:
         for r in row:
-            if r["value"] is None:
+            if r["value"] is None and r["code"] != reason_codes.FALLBACK_CODE.code:
                 seen += 1
                 code = code_for(r["feature"], missing=True)
                 assert code is not None and code.on_missing, f"missing value gave {r}"
@@ -119,6 +119,8 @@ def test_only_permissible_constrained_scored_features_give_reasons(decided, smal
     used = dict(zip(small_model.feature_names, small_model.used, strict=True))
     for row in d["reasons"]:
         for r in row:
+            if r["code"] == reason_codes.FALLBACK_CODE.code:
+                continue  # the stated fallback of a decline: no feature
             spec = feature_spec(r["feature"])
             assert spec.scored and spec.risk_direction != 0 and used[spec.name], r
             code = code_for(r["feature"], r["value"] is None)
@@ -221,3 +223,20 @@ def test_the_service_contract_carries_codes_limit_reasons_and_the_version(small_
         assert all("code" in x for x in out.get("reasons", []))
         if out["credit_limit"] < small_model.decision_params.limit.max_limit:
             assert out["limit_reasons"], "limit reasons reach the API"
+
+
+def test_a_declined_person_without_a_qualifying_factor_still_gets_a_reason():
+    """A value no worse than the reference is never stated as adverse: the stated fallback
+    instead, so no decline is silent."""
+    from credit_scoring.decision.explain import Reference, adverse_reasons
+
+    names = ["n_late_30p_90d", "n_contacts"]
+    X = np.array([[0.0, 3.0], [0.0, 3.0], [0.0, 3.0]])
+    contrib = np.array([[0.5, 0.9], [0.5, 0.9], [0.0, 0.9]])
+    ref = Reference(np.zeros(2), np.array([1.0, 3.0]), "approved applicants")
+    used = np.ones(2, dtype=bool)
+    got = adverse_reasons(contrib, X, names, used, 4, ref, declined=[False, True, True])
+    assert got[0] == [], "approved: 0 late payments is not worse than the reference"
+    assert [r["code"] for r in got[1]] == ["GN01"], "declined: 0 late payments is no reason"
+    assert [r["code"] for r in got[2]] == [reason_codes.FALLBACK_CODE.code], "the fallback"
+    assert got[1][0]["text"] == reason_codes.FALLBACK_CODE.text

@@ -266,6 +266,7 @@ class CreditModel:
                 self.decision_params.max_reasons,
                 self.reference,
                 points_per_margin=parts.points_per_margin,
+                declined=score < policy.cutoff_score,
             )
             out["limit_reasons"] = reason_codes.limit_reasons(
                 factors, score, declared, verified, policy

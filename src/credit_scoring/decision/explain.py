@@ -405,6 +405,7 @@ def adverse_reasons(
     max_reasons: int,
     reference: Reference,
     points_per_margin: ArrayLike | None = None,
+    declined: ArrayLike | None = None,
 ) -> list[list[dict[str, Any]]]:
     """Adverse-action reasons: the codes that lowered each person's score most against
     ``reference`` (see :mod:`credit_scoring.decision.reason_codes` for the rules).
@@ -421,6 +422,11 @@ def adverse_reasons(
     ``contribution`` (log-odds above the reference), ``text`` and, when
     ``points_per_margin`` (n,) is given, ``points``: the score points it cost against the
     reference (< 0, rounded to 0.1).
+
+    ``declined`` (n,) bool: these people get at least one reason. When none of their
+    features passes the rules (no value better than the reference is ever stated as
+    adverse), they get :data:`~credit_scoring.decision.reason_codes.FALLBACK_CODE`
+    (feature and dimension "", no points).
     """
     c = np.asarray(contrib, dtype=np.float64)
     x = np.asarray(X, dtype=np.float64)
@@ -439,6 +445,14 @@ def adverse_reasons(
     value_code, missing_code, eligible, direction, codes = _reason_columns(names)
     if max_reasons == 0 or not codes:
         return [[] for _ in range(n)]
+    fallback = {
+        "code": reason_codes.FALLBACK_CODE.code,
+        "feature": "",  # no feature: the record as a whole
+        "dimension": "",
+        "value": None,
+        "contribution": 0.0,
+        "text": reason_codes.FALLBACK_CODE.text,
+    }
     missing = np.isnan(x)
     code = np.where(missing, missing_code[None, :], value_code[None, :])
     ref_value = reference.value[None, :]
@@ -448,6 +462,7 @@ def adverse_reasons(
         )
     delta = c - reference.contribution[None, :]
     ok = (eligible & used_mask)[None, :] & (code >= 0) & worse & (delta > 0)
+    must = np.zeros(n, dtype=bool) if declined is None else np.asarray(declined, dtype=bool)
     n_codes = len(codes)
     by_code = np.zeros((n, n_codes))
     rows, cols = np.nonzero(ok)
@@ -488,5 +503,7 @@ def adverse_reasons(
             if pts is not None:
                 reason["points"] = float(pts[i, r])
             row.append(reason)
+        if not row and must[i]:
+            row.append(dict(fallback, **({"points": 0.0} if pts is not None else {})))
         out.append(row)
     return out

@@ -48,7 +48,7 @@ from credit_scoring.features.wording import Wording, reason_text
 
 #: Bump when any code, sentence, feature list or permissibility changes (and update
 #: ``TABLE_DIGEST`` in the test that pins it).
-REASON_CODES_VERSION = "2026-11-29.1"
+REASON_CODES_VERSION = "2026-11-29.2"
 
 _SEVERE = f"{SEVERE_DPD} or more days late"
 
@@ -215,6 +215,16 @@ REASON_CODES: tuple[ReasonCode, ...] = (
 )
 
 
+#: The last resort for a declined person none of whose factors passes the rules above
+#: (a decline is never left without a reason): stated, not attributed to a feature.
+FALLBACK_CODE = ReasonCode(
+    "GN01",
+    "Your record as a whole does not yet reach the approval score; no single factor on "
+    "record stands out",
+    (),
+)
+
+
 @dataclass(frozen=True)
 class LimitCode:
     """One credit-limit reason: fields ``{income}``, ``{weight}``, ``{floor}``,
@@ -329,7 +339,7 @@ def limit_text(code: str, **fields: float | str) -> str:
 def table_digest() -> str:
     """SHA-256 of the tables' content (pinned to :data:`REASON_CODES_VERSION` in a test)."""
     content = {
-        "reasons": [dataclasses.asdict(c) for c in REASON_CODES],
+        "reasons": [dataclasses.asdict(c) for c in (*REASON_CODES, FALLBACK_CODE)],
         "limits": [dataclasses.asdict(c) for c in LIMIT_CODES],
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
