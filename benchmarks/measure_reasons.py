@@ -90,7 +90,7 @@ def main() -> None:
     # a missing value whose absence is not itself a stated reason (issue 13's objection)
     bad = np.array(
         [
-            any(r.get("value") is None and r.get("feature") and r["feature"] not in ABSENCE for r in rs)
+            any(r.get("value") is None and r.get("feature", "") not in ABSENCE | {""} for r in rs)
             for rs in d["reasons"]
         ]
     )
