@@ -130,11 +130,13 @@ def test_records_from_mappings_equal_records_from_the_table(small_model, rows):
 
 
 def test_margin_is_the_one_raw_margin_prediction(small_model, rows):
-    """CreditModel.margin is modelling.train.predict_margin at the bundle's best iteration,
-    bit for bit, and one person alone (one thread) gets the batch's margin."""
+    """CreditModel.margin is modelling.train.predict_margin at the bundle's best iteration
+    on the bundle's encoding of the features (decision/encoding.py), bit for bit, and one
+    person alone (one thread) gets the batch's margin."""
     X = small_model.feature_matrix(rows)
     m = small_model.margin(X)
-    assert np.array_equal(m, predict_margin(small_model.booster, X, small_model.best_iteration))
+    seen = small_model.encoded(X)
+    assert np.array_equal(m, predict_margin(small_model.booster, seen, small_model.best_iteration))
     assert np.array_equal(
         m[:3], np.concatenate([small_model.margin(X[i : i + 1]) for i in range(3)])
     )
