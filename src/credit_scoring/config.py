@@ -305,7 +305,13 @@ class DecisionParams(_Section):
 
     limit: LimitParams = Field(default_factory=LimitParams)
     tiers: list[TierParams] = Field(default_factory=_default_tiers)
-    max_reasons: int = Field(4, ge=0, le=10, description="Adverse-action reasons per decision.")
+    max_reasons: int = Field(
+        4,
+        ge=1,
+        le=4,
+        description="Most adverse-action reasons per decision (a notice gives 1 to 4; every "
+        "declined person gets at least one).",
+    )
 
 
 class EvaluateParams(_Section):

@@ -240,3 +240,13 @@ def test_a_declined_person_without_a_qualifying_factor_still_gets_a_reason():
     assert [r["code"] for r in got[1]] == ["GN01"], "declined: 0 late payments is no reason"
     assert [r["code"] for r in got[2]] == [reason_codes.FALLBACK_CODE.code], "the fallback"
     assert got[1][0]["text"] == reason_codes.FALLBACK_CODE.text
+
+
+@pytest.mark.parametrize("n", [0, 5])
+def test_a_policy_outside_one_to_four_reasons_is_refused(n):
+    from pydantic import ValidationError
+
+    from credit_scoring.config import DecisionParams
+
+    with pytest.raises(ValidationError, match="max_reasons"):
+        DecisionParams(max_reasons=n)
