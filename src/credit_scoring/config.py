@@ -315,8 +315,9 @@ class LimitParams(_Section):
     fallback_income: float = Field(
         500.0,
         ge=0,
-        description="Repayment capacity assumed when no income is known, CNY/month. Kept low "
-        "so that hiding one's income never pays.",
+        description="Capacity floor, CNY/month: the capacity assumed when no income is known "
+        "and the least a declared or verified income counts for, so that hiding or lowering "
+        "one's income never raises the limit.",
     )
 
     @model_validator(mode="after")
@@ -340,6 +341,12 @@ class LimitParams(_Section):
                 "income_multiple_at_top must be >= income_multiple_at_cutoff (else a higher "
                 f"score could get a lower limit); got {self.income_multiple_at_top} < "
                 f"{self.income_multiple_at_cutoff}"
+            )
+        if self.verified_income_weight < self.declared_income_weight:
+            raise ValueError(
+                "verified_income_weight must be >= declared_income_weight (else verifying "
+                f"the declared income would lower the limit); got {self.verified_income_weight}"
+                f" < {self.declared_income_weight}"
             )
         step = self.rounding
         lowest = math.ceil(self.min_limit / step) * step
@@ -389,7 +396,13 @@ class DecisionParams(_Section):
 
     limit: LimitParams = Field(default_factory=LimitParams)
     tiers: list[TierParams] = Field(default_factory=_default_tiers)
-    max_reasons: int = Field(4, ge=0, le=10, description="Adverse-action reasons per decision.")
+    max_reasons: int = Field(
+        4,
+        ge=1,
+        le=4,
+        description="Most adverse-action reasons per decision (a notice gives 1 to 4; every "
+        "declined person gets at least one).",
+    )
 
 
 class EvaluateParams(_Section):

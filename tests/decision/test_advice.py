@@ -350,3 +350,19 @@ def test_cli_advice_prints_the_library_advice_and_refuses_an_unknown_person(
     assert missing.output.strip().splitlines() == [
         "error: advice: data/features/features.parquet: no person 'nobody'"
     ]
+
+
+def test_issue13_income_verification_is_advised_on_the_condition_the_policy_needs(
+    small_model, advice_sample
+):
+    """Issue 13 finding 2: the advice says 'at the declared amount' (a condition), and what it
+    shows is what the policy then gives: a limit never below today's."""
+    _, results = advice_sample
+    items = [(res, it) for res in results for it in res.items if it.action == "verify_income"]
+    assert items, "the sample must contain income-verification advice"
+    for res, it in items:
+        assert "if it is confirmed at the declared amount" in it.sentence, it.sentence
+        limit = it.outcome.credit_limit
+        assert limit is None or limit >= res.current["credit_limit"], "a lower limit promised"
+        new = {c.feature: c.new for c in it.changes}
+        assert new.get("income_verified_ratio", 1.0) == 1.0, "verified at the declared amount"

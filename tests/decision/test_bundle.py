@@ -45,11 +45,11 @@ def test_higher_score_means_lower_pd_across_people(small_model, rows):
     assert np.all(np.diff(d["score"].to_numpy()) <= 0)
 
 
-def test_dimension_points_add_up_to_the_displayed_score(small_model, rows):
+def test_dimension_points_add_up_to_the_displayed_score_on_every_row(small_model, rows):
+    """Issue 13 finding 3: no row is skipped, clipped scores included."""
     d = small_model.decide(rows)
-    unclipped = d["score"].between(351, 949)
     total = d["base_points"] + d[list(POINT_COLUMNS)].sum(axis=1)
-    assert (total[unclipped] == d.loc[unclipped, "score"]).all(), "points must add up exactly"
+    assert (total == d["score"]).all(), "points must add up exactly on every row"
 
 
 def test_reasons_and_no_reasons_agree_on_the_decision(small_model, rows):
@@ -94,6 +94,7 @@ def test_decision_records_are_the_decide_rows_in_plain_json_types(small_model, r
             assert list(r) == [
                 *("pd", "score", "band", "credit_limit", "tiers"),
                 *("reasons", "base_points", "dimension_points"),
+                *("limit_reasons", "reason_codes_version"),
             ]
             assert type(r["pd"]) is float and type(r["score"]) is int
             assert r["pd"] == pytest.approx(want["pd"], rel=1e-12) and r["score"] == want["score"]
@@ -103,6 +104,8 @@ def test_decision_records_are_the_decide_rows_in_plain_json_types(small_model, r
                 assert r["reasons"] is r["base_points"] is r["dimension_points"] is None
                 continue
             assert r["reasons"] == want["reasons"] and r["base_points"] == want["base_points"]
+            assert r["limit_reasons"] == want["limit_reasons"]
+            assert r["reason_codes_version"] == want["reason_codes_version"]
             assert r["dimension_points"] == {
                 d: float(want[c]) for d, c in zip(DIMENSIONS, POINT_COLUMNS, strict=True)
             }
@@ -127,11 +130,13 @@ def test_records_from_mappings_equal_records_from_the_table(small_model, rows):
 
 
 def test_margin_is_the_one_raw_margin_prediction(small_model, rows):
-    """CreditModel.margin is modelling.train.predict_margin at the bundle's best iteration,
-    bit for bit, and one person alone (one thread) gets the batch's margin."""
+    """CreditModel.margin is modelling.train.predict_margin at the bundle's best iteration
+    on the bundle's encoding of the features (decision/encoding.py), bit for bit, and one
+    person alone (one thread) gets the batch's margin."""
     X = small_model.feature_matrix(rows)
     m = small_model.margin(X)
-    assert np.array_equal(m, predict_margin(small_model.booster, X, small_model.best_iteration))
+    seen = small_model.encoded(X)
+    assert np.array_equal(m, predict_margin(small_model.booster, seen, small_model.best_iteration))
     assert np.array_equal(
         m[:3], np.concatenate([small_model.margin(X[i : i + 1]) for i in range(3)])
     )

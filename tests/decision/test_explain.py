@@ -10,17 +10,19 @@ import numpy as np
 import pytest
 
 from credit_scoring.config import ScoreParams
+from credit_scoring.decision import reason_codes
 from credit_scoring.decision.bundle import POINT_COLUMNS, CreditModel
 from credit_scoring.decision.explain import (
     DIMENSIONS,
+    Reference,
+    adverse_reasons,
     contributions,
     decompose,
     dimension_points,
     points_per_margin,
-    reason_text,
-    top_reasons,
     used_features,
 )
+from credit_scoring.decision.reason_codes import code_for
 from credit_scoring.decision.scorecard import ScoreScale
 from credit_scoring.features.registry import feature_spec
 from credit_scoring.modelling.calibrate import Calibrator
@@ -206,50 +208,102 @@ def test_offsetting_or_zero_contributions_keep_the_sum_exact(model, method):
         assert points[1, CH] < 0 < points[1, fc], "offsetting contributions show as points"
 
 
-def test_clipped_scores_keep_points_of_the_unclipped_score(model):
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_issue13_points_add_up_to_the_displayed_score_also_when_it_is_clipped(model, method):
+    """Issue 13 finding 3: base + points == the displayed 350 or 950 for clipped rows too
+    (no row skipped), each dimension keeps its sign, and the split stays proportional."""
     booster, X, calibrators = model
-    cal = calibrators["sigmoid"]
-    contrib = np.zeros((2, len(NAMES)))
+    cal = calibrators[method]
+    contrib = np.zeros((3, len(NAMES)))
     contrib[0, LATE] = 8.0  # far below 350
+    contrib[0, NAMES.index("verified_income")] = -1.0  # one dimension pulling the other way
     contrib[1, NAMES.index("ontime_rate_365d")] = -8.0  # far above 950
-    bias = np.full(2, contributions(booster, X[:1])[1][0])
-    base, points = dimension_points(contrib, bias, DIMS, cal, SCALE)
-    raw = np.rint(SCALE.raw_score(cal.predict(bias + contrib.sum(1))))
+    contrib[2, LATE] = 0.3  # not clipped
+    bias = np.full(3, contributions(booster, X[:1])[1][0])
+    parts = decompose(contrib, bias, DIMS, cal, SCALE)
     displayed = SCALE.score(cal.predict(bias + contrib.sum(1)))
-    assert displayed.tolist() == [350, 950], "the fixture must reach both clip edges"
-    assert np.array_equal(base + points.sum(1), raw), "points describe the unclipped score"
+    if method == "sigmoid":
+        assert displayed.tolist()[:2] == [350, 950], "the fixture must reach both clip edges"
+    assert np.array_equal(parts.score, displayed), "the displayed score"
+    total = parts.base_points + parts.points.sum(1)
+    assert np.array_equal(total, displayed), f"points must add up to {displayed}; got {total}"
+    fc = DIMENSIONS.index(Dimension.FULFILMENT_CAPACITY)
+    if method == "sigmoid":
+        assert parts.points[0, CH] < 0 < parts.points[0, fc], "signs kept after clipping"
+        assert parts.unclipped_score[0] < 350 and parts.unclipped_score[1] > 950
 
 
-def test_reasons_are_used_features_that_raised_the_risk_largest_first(model):
+def test_issue13_every_row_of_a_real_model_adds_up_none_skipped(model):
+    """Over every fixture row, clipped or not, for both calibrators."""
+    booster, X, calibrators = model
+    contrib, bias = contributions(booster, X)
+    contrib = np.vstack([contrib, contrib * 6.0])  # exaggerated copies reach both clip edges
+    bias = np.concatenate([bias, bias])
+    for method, cal in calibrators.items():
+        parts = decompose(contrib, bias, DIMS, cal, SCALE)
+        assert (parts.unclipped_score != parts.score).any(), f"{method}: no clipped rows"
+        total = parts.base_points + parts.points.sum(1)
+        wrong = np.flatnonzero(total != parts.score)
+        assert wrong.size == 0, f"{method}: {wrong.size} rows do not add up, e.g. {wrong[:3]}"
+
+
+def test_reasons_are_permissible_codes_above_the_reference_largest_first(model):
     booster, X, _ = model
     contrib, _ = contributions(booster, X)
     used = used_features(booster)
     assert not used[UNUSED] and used[LATE], "the constant feature is unused, lates are used"
-    reasons = top_reasons(contrib, X, NAMES, used, 3)
+    ref = Reference(contrib.mean(axis=0), np.nanmedian(X, axis=0), "test", len(X))
+    reasons = adverse_reasons(contrib, X, NAMES, used, 3, ref)
     assert len(reasons) == len(X), "one list per person"
     for i, row in enumerate(reasons):
         assert len(row) <= 3, "at most max_reasons"
         cs = [r["contribution"] for r in row]
         assert cs == sorted(cs, reverse=True), f"row {i}: reasons must be largest first"
-        expected = sorted((c for c, u in zip(contrib[i], used, strict=True) if u and c > 0))
-        assert cs == expected[::-1][:3], f"row {i}: not the top used positive contributions"
+        assert len({r["code"] for r in row}) == len(row), "one reason per code"
         for r in row:
             j = NAMES.index(r["feature"])
+            spec = feature_spec(r["feature"])
+            assert spec.scored and spec.risk_direction != 0 and used[j], r
             assert r["dimension"] == DIMS[j].value, "dimension from the registry"
             value = X[i, j]
             assert r["value"] == (None if math.isnan(value) else value), "the person's value"
-            assert r["text"] == reason_text(feature_spec(r["feature"]), r["value"]), "text"
+            assert contrib[i, j] > ref.contribution[j], "above the reference"
+            code = code_for(r["feature"], r["value"] is None)
+            assert code is not None and code.permissible and r["code"] == code.code
+            assert r["text"] == reason_codes.text(code, spec, r["value"]), "text from the table"
 
 
-def test_reasons_skip_unused_features_and_features_that_lowered_the_risk():
-    contrib = np.array([[0.9, -0.5, 0.2, 0.0, 0.1]])
-    X = np.ones((1, 5))
-    names = NAMES[:5]
-    used = np.array([False, True, True, True, True])
-    got = top_reasons(contrib, X, names, used, 4, points_per_margin=np.array([50.0]))
-    assert [r["feature"] for r in got[0]] == [names[2], names[4]], "used, contrib > 0 only"
-    assert [r["points"] for r in got[0]] == [-10.0, -5.0], "points = -k * contribution"
-    assert top_reasons(contrib, X, names, used, 0) == [[]], "max_reasons 0 -> no reasons"
+def test_reasons_skip_unused_unconstrained_impermissible_and_below_reference_features():
+    """Issue 13 finding 1: against the approved applicants' reference, a feature gives a
+    reason only if it raised the margin more than theirs and its value is worse."""
+    names = [
+        "n_late_30p_90d",  # 0: used, +1, worse than reference -> reason
+        "utilisation_latest",  # 1: contribution below the reference -> none
+        "n_contacts",  # 2: unconstrained -> none
+        "contacts_late30_share_365d",  # 3: other people's data, not permissible -> none
+        "verified_income",  # 4: missing, absence is a stated reason -> "Income not verified"
+        "days_since_last_late",  # 5: missing = never late: no absence code -> none
+        "n_address_changes_365d",  # 6: better than the reference value -> none
+    ]
+    contrib = np.array([[0.9, 0.3, 0.5, 0.7, 0.2, 0.4, 0.3]])
+    X = np.array([[2.0, 0.5, 3.0, 0.5, np.nan, np.nan, 0.0]])
+    ref = Reference(
+        np.array([0.1, 0.4, 0.0, 0.0, 0.0, 0.0, 0.0]),
+        np.array([0.0, 0.3, 4.0, 0.0, 5000.0, 100.0, 1.0]),
+        "approved applicants",
+    )
+    used = np.ones(len(names), dtype=bool)
+    got = adverse_reasons(contrib, X, names, used, 4, ref, points_per_margin=np.array([50.0]))
+    assert [r["code"] for r in got[0]] == ["CH02", "FC90"], got
+    assert [r["text"] for r in got[0]] == [
+        "2 repayments 30 or more days late in the last 90 days",
+        "Income not verified",
+    ]
+    assert [r["points"] for r in got[0]] == [-40.0, -10.0], "points = -k * (contrib - ref)"
+    assert adverse_reasons(contrib, X, names, used, 0, ref) == [[]], "max_reasons 0 -> none"
+    unused = used.copy()
+    unused[0] = False
+    assert [r["code"] for r in adverse_reasons(contrib, X, names, unused, 4, ref)[0]] == ["FC90"]
 
 
 @pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
@@ -261,9 +315,9 @@ def test_the_bundle_explains_with_the_standard_score_and_consistent_parts(model,
     standard = SCALE.score(cal.predict(booster.predict(X, raw_score=True)))
     assert np.array_equal(d["score"], standard), "explained score == the model's usual score"
     points = np.column_stack([d[c] for c in POINT_COLUMNS])
-    unclipped = np.rint(SCALE.raw_score(d["pd"])).astype(np.int64)
-    assert np.array_equal(d["base_points"] + points.sum(1), unclipped), "exact parts"
+    assert np.array_equal(d["base_points"] + points.sum(1), d["score"]), "exact parts"
     assert all(r["points"] <= 0 for row in d["reasons"] for r in row), "reasons cost points"
+    assert all(r["code"] for row in d["reasons"] for r in row), "every reason has its code"
 
 
 @pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
@@ -283,6 +337,7 @@ def test_decompose_computes_each_part_once_and_equals_the_separate_functions(mod
     assert np.array_equal(parts.score, SCALE.score(cal.predict(margin))), "the displayed score"
     assert parts.score.dtype == np.int64 and parts.unclipped_score.dtype == np.int64
     assert np.array_equal(parts.unclipped_score, np.rint(SCALE.raw_score(parts.pd)))
+    assert np.array_equal(parts.base_points + parts.points.sum(1), parts.score)
     k = points_per_margin(bias, contrib.sum(axis=1), cal, SCALE)
     assert np.array_equal(parts.points_per_margin, k), "k from the reused curves, bit for bit"
     base, points = dimension_points(contrib, bias, DIMS, cal, SCALE)

@@ -9,10 +9,14 @@ from hypothesis import strategies as st
 
 from credit_scoring.config import DecisionParams, LimitParams, ScoreParams, TierParams
 from credit_scoring.decision.limits import (
+    BASIS_DECLARED,
+    BASIS_FLOOR,
+    BASIS_VERIFIED,
     benefit_tiers,
     check_policy,
     credit_limit,
     income_multiple,
+    limit_factors,
     repayment_capacity,
 )
 from credit_scoring.decision.scorecard import ScoreScale
@@ -35,7 +39,7 @@ def test_three_people_get_the_hand_computed_limits():
     """Given three typical people, then each limit is the policy worked out by hand."""
     # 620: pd 5%, no income -> fallback 500 x (0.5 + 70/250 x 3.5 = 1.48) = 740 -> 700
     # 800: verified 10,000 x 4 = 40,000 (loss cap far above)
-    # 550: declared 1,000 x 0.4 x 0.5 = 200 -> raised to the 500 minimum
+    # 550: declared 1,000 x 0.4 = 400 -> the 500 floor; x 0.5 = 250 -> the 500 minimum
     got = limit_at([620, 800, 550], declared=[NAN, NAN, 1000.0], verified=[NAN, 10_000.0, NAN])
     assert got.tolist() == [700.0, 40_000.0, 500.0], f"hand-computed limits differ: {got}"
 
@@ -104,9 +108,90 @@ def test_verified_income_counts_more_than_the_same_declared_income():
     )
 
 
-def test_capacity_prefers_verified_then_declared_then_fallback():
+def test_capacity_prefers_verified_then_declared_then_the_floor():
     cap = repayment_capacity([5_000.0, 5_000.0, NAN, NAN], [4_000.0, NAN, 4_000.0, NAN], POLICY)
     assert cap.tolist() == [4_000.0, 2_000.0, 4_000.0, 500.0], f"capacity {cap}"
+    low = repayment_capacity([1_000.0, NAN, 0.0], [NAN, 300.0, NAN], POLICY)
+    assert low.tolist() == [500.0, 500.0, 500.0], "a known income counts at least the floor"
+
+
+# --------------------------------------------------------------- issue 13, finding 2
+
+scores = st.integers(350, 950)
+pds = st.floats(0, 1)
+amounts = st.floats(0, 1e6, allow_nan=False)
+
+
+@given(scores, amounts, incomes)
+@example(650, 1_000.0, NAN)  # the issue's cases: declared 1,000 at 650/700/800
+@example(700, 1_000.0, NAN)
+@example(800, 1_000.0, NAN)
+@example(800, 1_249.0, NAN)  # just under 500 / 0.4
+def test_issue13_hiding_declared_income_never_raises_the_limit(score, declared, verified):
+    hidden = limit_at(score, declared=NAN, verified=verified)[0]
+    shown = limit_at(score, declared=declared, verified=verified)[0]
+    assert hidden <= shown, f"hiding {declared} raised the limit {shown} -> {hidden}"
+
+
+@given(scores, pds, amounts, amounts, incomes)
+def test_issue13_lowering_declared_income_never_raises_the_limit(score, pd, d1, d2, verified):
+    lo, hi = sorted((d1, d2))
+    got = limit_at([score, score], declared=[lo, hi], verified=verified, pd=np.array([pd, pd]))
+    assert got[0] <= got[1], f"declared {lo} got {got[0]} > {got[1]} for declared {hi}"
+
+
+@given(scores, pds, amounts, amounts, incomes)
+def test_issue13_more_verified_income_never_lowers_the_limit(score, pd, v1, v2, declared):
+    lo, hi = sorted((v1, v2))
+    got = limit_at([score, score], declared=declared, verified=[lo, hi], pd=np.array([pd, pd]))
+    assert got[0] <= got[1], f"verified {lo} got {got[0]} > {got[1]} for verified {hi}"
+
+
+@given(scores, pds, amounts)
+@example(650, 0.02, 300.0)  # below the floor: verified at 300 must not undercut the floor
+def test_issue13_verifying_the_declared_amount_never_lowers_the_limit(score, pd, declared):
+    p = np.array([pd])
+    before = limit_at(score, declared=declared, verified=NAN, pd=p)[0]
+    after = limit_at(score, declared=declared, verified=declared, pd=p)[0]
+    assert after >= before, f"verifying {declared} lowered the limit {before} -> {after}"
+
+
+@given(scores, pds, incomes, incomes)
+def test_issue13_the_floor_and_the_expected_loss_cap_hold_as_documented(
+    score, pd, declared, verified
+):
+    """Approved: at least min_limit (the floor wins over the cap), at most max_limit; above
+    the minimum, PD x LGD x limit within the budget; the capacity never below its floor."""
+    got = limit_at(score, declared=declared, verified=verified, pd=np.array([pd]))[0]
+    lowest, highest = check_policy(POLICY)
+    if score < POLICY.cutoff_score:
+        assert got == 0.0, "no credit below the cut-off"
+        return
+    assert lowest <= got <= highest, f"approved limit {got} outside [{lowest}, {highest}]"
+    if got > lowest:
+        assert pd * POLICY.lgd * got <= POLICY.loss_budget + 1e-6, "expected loss over budget"
+    assert repayment_capacity(declared, verified, POLICY) >= POLICY.fallback_income
+
+
+def test_issue13_a_policy_where_verifying_would_lower_the_limit_is_refused():
+    with pytest.raises(ValueError, match="verified_income_weight must be >= declared"):
+        LimitParams(verified_income_weight=0.3, declared_income_weight=0.4)
+
+
+def test_issue13_limit_factors_name_what_set_each_limit():
+    """Verified basis; declared basis capped by the expected loss; the floor; the maximum."""
+    got = limit_factors(
+        np.array([700, 560, 620, 950, 500]),
+        np.array([0.02, 0.15, 0.05, 0.0001, 0.3]),
+        [NAN, 50_000.0, NAN, NAN, NAN],
+        [5_000.0, NAN, NAN, 1e6, NAN],
+        POLICY,
+    )
+    assert got["limit"].tolist() == [13_000.0, 3_300.0, 700.0, 50_000.0, 0.0]
+    assert got["basis"].tolist() == [BASIS_VERIFIED, BASIS_DECLARED, BASIS_FLOOR, 0, 2]
+    assert got["loss_capped"].tolist() == [False, True, False, False, False]
+    assert got["at_max"].tolist() == [False, False, False, True, False]
+    assert got["approved"].tolist() == [True, True, True, True, False]
 
 
 def test_expected_loss_cap_binds_for_a_high_pd():

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from credit_scoring.config import LightGBMParams, TrainParams
-from credit_scoring.modelling.calibrate import Calibrator, choose_calibrator
+from credit_scoring.modelling.calibrate import CalibrationError, Calibrator, choose_calibrator
 from credit_scoring.modelling.metrics import auc, brier, ece
 from credit_scoring.modelling.train import feature_matrix, predict_margin, train_lightgbm
 
@@ -189,3 +189,26 @@ def test_errors_are_clear():
         Calibrator("sigmoid").fit(z, np.zeros_like(y))
     with pytest.raises(ValueError, match="at least 5 defaults"):
         choose_calibrator(z[:50], np.r_[np.ones(2), np.zeros(48)], "auto", 10, 0)
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic", "auto"])
+def test_issue13_a_calibration_that_would_invert_the_ranking_is_a_one_line_error(method):
+    """Issue 13 finding 3: a margin that ranks defaults backwards (Platt slope <= 0, an
+    isotonic curve flattened to a constant) is refused, never silently inverting scores."""
+    z, y = _margins(4_000, 21)
+    with pytest.raises(CalibrationError, match=r"ranking|rank defaults") as err:
+        choose_calibrator(-z, y, method, n_bins=10, seed=0)
+    assert "\n" not in str(err.value), "one line"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"method": "sigmoid", "coef": -0.8, "intercept": -3.0},
+        {"method": "sigmoid", "coef": 0.0, "intercept": -3.0},
+        {"method": "isotonic", "x_thresholds": [0.0, 1.0], "y_thresholds": [0.05, 0.05]},
+    ],
+)
+def test_issue13_a_stored_calibrator_that_inverts_or_erases_the_ranking_is_refused(data):
+    with pytest.raises(CalibrationError, match=r"slope must be > 0|flat"):
+        Calibrator.from_dict(data)

@@ -282,8 +282,17 @@ def _pay_utilities(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray
     }
 
 
+#: Verification is advised on a condition: the outcome shown is the policy's decision when
+#: the income is confirmed *at the declared amount* (a lower verified income replaces the
+#: declared one and may lower the limit: see :mod:`credit_scoring.decision.limits`).
+VERIFY_INCOME_TEXT = (
+    "Verify your declared income (payslip, tax record or payroll link); if it is confirmed "
+    "at the declared amount"
+)
+
+
 def _verify_income(X: Columns, windows: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """The declared income verified as it is (documents or payroll)."""
+    """The declared income verified at the declared amount (documents or payroll)."""
     declared, verified = _v(X, "declared_income"), _v(X, "income_verified")
     todo = (verified != 1) & ~np.isnan(declared) & (declared > 0)
     return {
@@ -372,7 +381,7 @@ ACTIONS: tuple[Action, ...] = (
     ),
     Action(
         "verify_income",
-        "Verify your declared income (payslip, tax record or payroll link)",
+        VERIFY_INCOME_TEXT,
         7,
         ("income_verified", "verified_income", "income_verified_ratio"),
         _verify_income,

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring.config import CalibrateParams, DecisionParams, ScoreParams, TrainParams
-from credit_scoring.decision import explain, limits
+from credit_scoring.decision import encoding, explain, limits, reason_codes
 from credit_scoring.decision.scorecard import ScoreScale, assign_band
 from credit_scoring.features.registry import feature_spec, monotone_constraints
 from credit_scoring.io import write_atomic, write_json
@@ -82,6 +82,12 @@ class CreditModel:
     calibrate_params: CalibrateParams = field(default_factory=CalibrateParams)
     seed: int = 0
     training: dict[str, Any] = field(default_factory=dict)
+    #: What reasons are measured against (explain.Reference.to_dict), learned by fit.
+    reason_reference: dict[str, Any] | None = None
+    #: The reason-code table version the bundle was fitted with.
+    reason_codes_version: str = reason_codes.REASON_CODES_VERSION
+    #: How the booster sees missing and thin values (decision/encoding.py), set by fit.
+    encoding: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.feature_names = list(self.feature_names)
@@ -92,6 +98,12 @@ class CreditModel:
             explain.used_features(self.booster, self.best_iteration)
             if self.booster is not None
             else np.zeros(len(self.feature_names), dtype=bool)
+        )
+        self._encoding = encoding.check_encoding(self.encoding)
+        self.reference = (
+            explain.Reference.from_dict(self.reason_reference, self.feature_names)
+            if self.reason_reference is not None
+            else explain.Reference.population_mean(len(self.feature_names))
         )
 
     # --- learning --------------------------------------------------------------------
@@ -109,6 +121,16 @@ class CreditModel:
         names = self.feature_names
         params = self.train_params
         constraints = monotone_constraints(names) if params.use_monotone_constraints else None
+        # Missing and thinly-based values as the booster sees them (decision/encoding.py).
+        # The Dask trainer reads raw features on its workers, so it trains without encoding.
+        local = trainer is None or getattr(trainer, "__qualname__", "").startswith("local_trainer.")
+        self.encoding = encoding.fit_encoding(split.train, names) if local else {}
+        self._encoding = encoding.check_encoding(self.encoding)
+        split = dataclasses.replace(
+            split,
+            train=encoding.encode_frame(split.train, self._encoding),
+            validation=encoding.encode_frame(split.validation, self._encoding),
+        )
         trials: list[dict[str, Any]] = []
         if params.tune.enabled:
             if trainer is not None:
@@ -141,7 +163,25 @@ class CreditModel:
             "tuning_trials": trials,
         }
         self.__post_init__()
+        self.reason_reference = self._approved_reference(
+            feature_matrix(split.calibration, names)
+        ).to_dict(names)
+        self.reason_codes_version = reason_codes.REASON_CODES_VERSION
+        self.__post_init__()
         return self
+
+    def _approved_reference(self, X: np.ndarray) -> explain.Reference:
+        """Reasons' reference: the approved applicants (score >= cut-off) among ``X``'s
+        people (the calibration slice); all of them if none is approved."""
+        contrib, bias = explain.contributions(self.booster, self.encoded(X), self.best_iteration)
+        parts = explain.decompose(
+            contrib, bias, self.feature_dimensions, self.calibrator, self.scale
+        )
+        cutoff = self.decision_params.limit.cutoff_score
+        approved = parts.score >= cutoff
+        if not approved.any():
+            approved = np.ones_like(approved)
+        return explain.Reference.of_approved(contrib, X, approved, cutoff)
 
     # --- inputs ----------------------------------------------------------------------
 
@@ -170,9 +210,13 @@ class CreditModel:
 
     # --- predictions -----------------------------------------------------------------
 
+    def encoded(self, X: np.ndarray) -> np.ndarray:
+        """``X`` as the booster sees it (``encoding``: decision/encoding.py)."""
+        return encoding.encode_matrix(X, self.feature_names, self._encoding)
+
     def margin(self, X: np.ndarray) -> np.ndarray:
         """Raw log-odds of default from the booster (before calibration)."""
-        return predict_margin(self.booster, X, self.best_iteration)
+        return predict_margin(self.booster, self.encoded(X), self.best_iteration)
 
     def predict_pd(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of default for each row."""
@@ -190,7 +234,9 @@ class CreditModel:
         self._check_fitted()
         parts = None
         if with_reasons:
-            contrib, bias = explain.contributions(self.booster, X, self.best_iteration)
+            contrib, bias = explain.contributions(
+                self.booster, self.encoded(X), self.best_iteration
+            )
             parts = explain.decompose(
                 contrib, bias, self.feature_dimensions, self.calibrator, self.scale
             )
@@ -198,30 +244,35 @@ class CreditModel:
         else:
             pd_ = self.calibrator.predict(self.margin(X))
             score = self.scale.score(pd_)
+        declared, verified = self._income(X, "declared_income"), self._income(X, "verified_income")
+        policy = self.decision_params.limit
+        factors = limits.limit_factors(score, pd_, declared, verified, policy)
         out: dict[str, Any] = {
             "pd": pd_,
             "score": score,
             "band": assign_band(score, self.score_params.bands),
-            "credit_limit": limits.credit_limit(
-                score,
-                pd_,
-                self._income(X, "declared_income"),
-                self._income(X, "verified_income"),
-                self.decision_params.limit,
-            ),
+            "credit_limit": factors["limit"],
             "tiers": limits.benefit_tiers(score, self.decision_params.tiers),
         }
         if parts is not None:
             out["base_points"] = parts.base_points
             for j, col in enumerate(POINT_COLUMNS):
                 out[col] = parts.points[:, j]
-            out["reasons"] = explain.top_reasons(
+            out["reasons"] = explain.adverse_reasons(
                 contrib,
                 X,
                 self.feature_names,
                 self.used,
                 self.decision_params.max_reasons,
+                self.reference,
                 points_per_margin=parts.points_per_margin,
+                declined=score < policy.cutoff_score,
+            )
+            out["limit_reasons"] = reason_codes.limit_reasons(
+                factors, score, declared, verified, policy
+            )
+            out["reason_codes_version"] = np.full(
+                len(score), reason_codes.REASON_CODES_VERSION, dtype=object
             )
         return out
 
@@ -282,6 +333,9 @@ class CreditModel:
                 "train": self.train_params.model_dump(mode="json"),
                 "calibrate": self.calibrate_params.model_dump(mode="json"),
                 "seed": self.seed,
+                "reason_reference": self.reason_reference,
+                "reason_codes_version": self.reason_codes_version,
+                "encoding": self._encoding,
             },
             folder / BUNDLE_FILE,
         )
@@ -304,6 +358,11 @@ class CreditModel:
             train_params=TrainParams.model_validate(spec.get("train", {})),
             calibrate_params=CalibrateParams.model_validate(spec.get("calibrate", {})),
             seed=int(spec.get("seed", 0)),
+            reason_reference=spec.get("reason_reference"),
+            reason_codes_version=str(
+                spec.get("reason_codes_version", reason_codes.REASON_CODES_VERSION)
+            ),
+            encoding=spec.get("encoding"),  # older bundles: none (trained on raw values)
         )
 
     def _check_fitted(self) -> None:
@@ -314,9 +373,11 @@ class CreditModel:
 def decision_records(cols: Mapping[str, Any], with_reasons: bool) -> list[dict[str, Any]]:
     """:meth:`CreditModel.decide_matrix`'s columns as one plain-JSON record per person.
 
-    Keys, in order: ``pd``, ``score``, ``band``, ``credit_limit``, ``tiers``, ``reasons``,
-    ``base_points`` and ``dimension_points`` (``{dimension: points}``); the last three are
-    None without reasons. This is the API's Decision without its ``model_version``.
+    Keys, in order: ``pd``, ``score``, ``band``, ``credit_limit``, ``tiers``, ``reasons``
+    (each with its ``code``), ``base_points``, ``dimension_points`` (``{dimension:
+    points}``), ``limit_reasons`` (``[{code, text}]``, for every limit below the maximum)
+    and ``reason_codes_version``; the last five are None without reasons. This is the
+    API's Decision without its ``model_version``.
     """
     out = []
     for i in range(len(cols["pd"])):
@@ -329,6 +390,8 @@ def decision_records(cols: Mapping[str, Any], with_reasons: bool) -> list[dict[s
             "reasons": None,
             "base_points": None,
             "dimension_points": None,
+            "limit_reasons": None,
+            "reason_codes_version": None,
         }
         if with_reasons:
             record["reasons"] = [_to_python(r) for r in cols["reasons"][i]]
@@ -336,6 +399,8 @@ def decision_records(cols: Mapping[str, Any], with_reasons: bool) -> list[dict[s
             record["dimension_points"] = {
                 d: float(cols[c][i]) for d, c in zip(DIMENSIONS, POINT_COLUMNS, strict=True)
             }
+            record["limit_reasons"] = [dict(r) for r in cols["limit_reasons"][i]]
+            record["reason_codes_version"] = str(cols["reason_codes_version"][i])
         out.append(record)
     return out
 
@@ -344,7 +409,7 @@ def decisions_frame(decisions: pd.DataFrame) -> pd.DataFrame:
     """Decisions with nested fields (tiers, reasons) as JSON text: a flat table schema
     for MLflow signatures and Parquet files."""
     out = decisions.copy()
-    for col in ("tiers", "reasons"):
+    for col in ("tiers", "reasons", "limit_reasons"):
         if col in out:
             out[col] = [json.dumps(_to_python(v)) for v in out[col]]
     return out

@@ -14,15 +14,19 @@ turns these parts into decisions.
 
 Sign convention: a contribution > 0 raises the margin, so raises the PD and lowers the
 score. Dimension points and per-feature points are in score points: positive points raise
-the score. Reasons (adverse-action factors) are the features with the largest
-contributions > 0, i.e. the ones that lowered the score most.
+the score. Reasons (adverse-action factors, :func:`adverse_reasons`) are measured against a
+stated :class:`Reference` (the approved applicants of the calibration slice, not the
+population mean): the permissible reason codes
+(:mod:`credit_scoring.decision.reason_codes`) whose features raised the person's margin
+most *above the approved applicants'*.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +34,10 @@ import lightgbm as lgb
 import numpy as np
 from numpy.typing import ArrayLike
 
+from credit_scoring.decision import reason_codes
+from credit_scoring.decision.reason_codes import REASON_CODES, ReasonCode
 from credit_scoring.decision.scorecard import ScoreScale
 from credit_scoring.features.registry import feature_spec
-from credit_scoring.features.wording import reason_text
 from credit_scoring.modelling.calibrate import Calibrator
 from credit_scoring.modelling.train import prediction_threads
 from credit_scoring.schemas import DIMENSIONS
@@ -177,8 +182,9 @@ class Decomposition:
     """A decision's numbers from the contributions, consistent by construction.
 
     ``score`` is the displayed 350-950 score, computed from ``margin`` (the sum of the
-    contributions); ``base_points + points.sum(axis=1) == unclipped_score`` exactly, and
-    ``unclipped_score == score`` wherever the score is not clipped.
+    contributions); ``base_points + points.sum(axis=1) == score`` exactly for every row,
+    clipped scores included. ``unclipped_score`` is the rounded score before clipping
+    (equal to ``score`` wherever the score is not clipped).
     """
 
     margin: np.ndarray  # (n,) raw log-odds of default
@@ -218,13 +224,20 @@ def decompose(
     at_margin = scale.raw_score(pd_)  # the score curve at the margin, once
     at_bias = _score_curve(bias, calibrator, scale)
     unclipped = np.rint(at_margin).astype(np.int64)
-    base = np.rint(at_bias).astype(np.int64)
+    score = np.clip(unclipped, scale.min_score, scale.max_score)
+    base = np.clip(np.rint(at_bias).astype(np.int64), scale.min_score, scale.max_score)
     k = _slope(bias, total, at_margin, at_bias, calibrator, scale)
-    points = _largest_remainder(-k[:, None] * by_dim, unclipped - base, np.abs(by_dim))
+    real = -k[:, None] * by_dim
+    # A clipped score: the points share the displayed score's distance from the base in
+    # proportion to the unclipped real points (shrunk by the same factor for every dimension).
+    span = real.sum(axis=1)
+    shrink = np.divide(score - base, span, out=np.zeros(n), where=np.abs(span) > 0)
+    real = np.where((unclipped != score)[:, None], real * shrink[:, None], real)
+    points = _largest_remainder(real, score - base, np.abs(by_dim))
     return Decomposition(
         margin=margin,
         pd=pd_,
-        score=np.clip(unclipped, scale.min_score, scale.max_score),
+        score=score,
         unclipped_score=unclipped,
         base_points=base,
         points=points,
@@ -261,7 +274,7 @@ def dimension_points(
       with the largest ``|D_d|`` (ties in the fractional parts are broken that way).
     - Integer rounding by largest remainder: the real points are floored and the missing
       units go to the largest fractional parts, so ``base + points.sum(axis=1)`` equals
-      ``rint(raw_score(pd))`` exactly, as integers, and each dimension ends on the floor or
+      the displayed score exactly, as integers, and each dimension ends on the floor or
       ceiling of its real points.
 
     Exactness: ``rint(raw_score(pd))`` is exactly the displayed score
@@ -271,10 +284,11 @@ def dimension_points(
     differs by float rounding only, ~1e-15, which changes the integer score only if its
     raw score lies that close to a half-integer.)
 
-    Clipped scores: when the score is clipped to 350 or 950 the points still describe the
-    unclipped score: ``base + points.sum()`` is the unclipped rounded score (e.g. 981 for
-    a displayed 950, or 312 for a displayed 350). Points thus keep their meaning (and the
-    comparison between people); a display can say "capped at 950".
+    Clipped scores: when the score is clipped to 350 or 950 the real points of every
+    dimension are shrunk by one common factor, ``(score - base) / (unclipped - base)``, so
+    they share the *displayed* score's distance from the base in the same proportions, and
+    ``base + points.sum()`` is the displayed score (350 or 950) for every row. The base is
+    clipped to the scale as well (it is inside it for any sensible model).
 
     Args:
         contrib: Contributions (n, f) from :func:`contributions`.
@@ -293,25 +307,126 @@ def dimension_points(
 # --------------------------------------------------------------------------- reasons
 
 
-def top_reasons(
+@dataclass(frozen=True)
+class Reference:
+    """What reasons are measured against: per feature, a reference contribution (log-odds)
+    and a reference value, with the population they come from.
+
+    A bundle fitted by :meth:`~credit_scoring.decision.bundle.CreditModel.fit` uses the
+    **approved applicants** of its calibration slice (score >= the cut-off): the mean
+    contribution and the median known value of each feature among them. A feature lowers
+    a person's score, for a notice, by how much more it raises their margin than it does
+    for the average approved applicant (``contrib - contribution``).
+    """
+
+    contribution: np.ndarray  # (f,)
+    value: np.ndarray  # (f,), NaN where no approved applicant had a value
+    population: str
+    n: int = 0
+
+    @classmethod
+    def population_mean(cls, n_features: int) -> Reference:
+        """TreeSHAP's own reference (0 = the training population's mean margin): only for
+        a bundle built by hand without an approved-applicant reference."""
+        return cls(
+            np.zeros(n_features),
+            np.full(n_features, np.nan),
+            "training population mean (no approved-applicant reference in this bundle)",
+        )
+
+    @classmethod
+    def of_approved(
+        cls, contrib: np.ndarray, X: np.ndarray, approved: np.ndarray, cutoff: int
+    ) -> Reference:
+        """The mean contribution and median known value of each feature among ``approved``."""
+        approved = np.asarray(approved, dtype=bool)
+        if not approved.any():
+            raise ValueError("no approved applicant to measure reasons against")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+            value = np.nanmedian(X[approved], axis=0)
+        return cls(
+            contrib[approved].mean(axis=0),
+            value,
+            f"approved applicants (score >= {cutoff}) of the calibration slice",
+            int(approved.sum()),
+        )
+
+    def to_dict(self, feature_names: Sequence[str]) -> dict[str, Any]:
+        def num(v: float) -> float | None:
+            return None if math.isnan(v) else float(v)
+
+        return {
+            "population": self.population,
+            "n": self.n,
+            "contribution": dict(zip(feature_names, map(float, self.contribution), strict=True)),
+            "value": dict(zip(feature_names, map(num, self.value), strict=True)),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], feature_names: Sequence[str]) -> Reference:
+        values = [data["value"][n] for n in feature_names]
+        return cls(
+            np.array([float(data["contribution"][n]) for n in feature_names]),
+            np.array([np.nan if v is None else float(v) for v in values]),
+            str(data["population"]),
+            int(data.get("n", 0)),
+        )
+
+
+@functools.lru_cache(maxsize=32)
+def _reason_columns(
+    feature_names: tuple[str, ...],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[ReasonCode, ...]]:
+    """Per feature: the index of its value code and of its absence code in ``codes`` (-1:
+    none, or not permissible), whether it may give reasons at all (scored, constrained,
+    covered), and its risk direction; ``codes`` lists every permissible code once."""
+    codes = tuple(c for c in REASON_CODES if c.permissible)
+    at = {c.code: i for i, c in enumerate(codes)}
+    f = len(feature_names)
+    value_code, missing_code = np.full(f, -1), np.full(f, -1)
+    eligible, direction = np.zeros(f, dtype=bool), np.zeros(f)
+    for j, name in enumerate(feature_names):
+        spec = feature_spec(name)
+        eligible[j] = reason_codes.can_give_reason(spec)
+        direction[j] = spec.risk_direction
+        for missing, out in ((False, value_code), (True, missing_code)):
+            code = reason_codes.code_for(name, missing)
+            if code is not None and code.permissible:
+                out[j] = at[code.code]
+    return value_code, missing_code, eligible, direction, codes
+
+
+def adverse_reasons(
     contrib: ArrayLike,
     X: ArrayLike,
     feature_names: Sequence[str],
     used: ArrayLike,
     max_reasons: int,
+    reference: Reference,
     points_per_margin: ArrayLike | None = None,
+    declined: ArrayLike | None = None,
 ) -> list[list[dict[str, Any]]]:
-    """The factors that lowered each person's score most (adverse-action reasons).
+    """Adverse-action reasons: the codes that lowered each person's score most against
+    ``reference`` (see :mod:`credit_scoring.decision.reason_codes` for the rules).
 
-    Per person, up to ``max_reasons`` features with a contribution > 0 (they raised the
-    PD), largest first (ties in feature order), among the features the model uses
-    (``used``, from :func:`used_features`). Each reason is a dict with ``feature``,
-    ``dimension``, ``value`` (float, or None when missing), ``contribution`` (log-odds),
-    ``text`` (:func:`reason_text`) and, when ``points_per_margin`` (n,) is given (from
-    :func:`points_per_margin`), ``points``: the score points the feature cost (< 0,
-    rounded to 0.1; for an isotonic calibrator a proportional share).
+    A feature ``j`` counts towards its code for person ``i`` when it is used by the model,
+    scored, constrained and covered by a permissible code; its contribution exceeds the
+    reference's (``delta = contrib[i, j] - reference.contribution[j] > 0``); and its value
+    is worse than the reference value in the feature's risk direction, or missing where
+    an absence code states that absence. A code's contribution is the sum of its features'
+    deltas; up to ``max_reasons`` codes with the largest ones are given, largest first.
 
-    One argsort over the (n, f) matrix; Python only loops over the (n, max_reasons) output.
+    Each reason is a dict with ``code``, ``feature`` (the code's feature with the largest
+    delta, whose value fills the sentence), ``dimension``, ``value`` (None when missing),
+    ``contribution`` (log-odds above the reference), ``text`` and, when
+    ``points_per_margin`` (n,) is given, ``points``: the score points it cost against the
+    reference (< 0, rounded to 0.1).
+
+    ``declined`` (n,) bool: these people get at least one reason. When none of their
+    features passes the rules (no value better than the reference is ever stated as
+    adverse), they get :data:`~credit_scoring.decision.reason_codes.FALLBACK_CODE`
+    (feature and dimension "", no points).
     """
     c = np.asarray(contrib, dtype=np.float64)
     x = np.asarray(X, dtype=np.float64)
@@ -322,40 +437,73 @@ def top_reasons(
             f"contrib {c.shape}, X {x.shape}, used {used_mask.shape} and "
             f"{len(feature_names)} feature names do not match"
         )
+    if reference.contribution.shape != (f,) or reference.value.shape != (f,):
+        raise ValueError(f"the reference must have one value per feature ({f})")
     if max_reasons < 0:
         raise ValueError(f"max_reasons must be >= 0; got {max_reasons}")
-    k = min(max_reasons, f)
-    if k == 0:
+    names = tuple(str(s) for s in feature_names)
+    value_code, missing_code, eligible, direction, codes = _reason_columns(names)
+    if max_reasons == 0 or not codes:
         return [[] for _ in range(n)]
-    adverse = np.where(used_mask[None, :] & (c > 0), c, -np.inf)
-    top = np.argsort(-adverse, axis=1, kind="stable")[:, :k]
-    top_c = np.take_along_axis(adverse, top, axis=1)
-    top_x = np.take_along_axis(x, top, axis=1)
-    valid = np.isfinite(top_c)
+    fallback = {
+        "code": reason_codes.FALLBACK_CODE.code,
+        "feature": "",  # no feature: the record as a whole
+        "dimension": "",
+        "value": None,
+        "contribution": 0.0,
+        "text": reason_codes.FALLBACK_CODE.text,
+    }
+    missing = np.isnan(x)
+    code = np.where(missing, missing_code[None, :], value_code[None, :])
+    ref_value = reference.value[None, :]
+    with np.errstate(invalid="ignore"):
+        worse = np.where(
+            missing, True, np.isnan(ref_value) | (direction[None, :] * (x - ref_value) > 0)
+        )
+    delta = c - reference.contribution[None, :]
+    ok = (eligible & used_mask)[None, :] & (code >= 0) & worse & (delta > 0)
+    must = np.zeros(n, dtype=bool) if declined is None else np.asarray(declined, dtype=bool)
+    n_codes = len(codes)
+    by_code = np.zeros((n, n_codes))
+    rows, cols = np.nonzero(ok)
+    np.add.at(by_code, (rows, code[rows, cols]), delta[rows, cols])
+    # the code's feature with the largest delta (fills the sentence)
+    best = np.zeros((n, n_codes), dtype=np.int64)
+    for k in np.unique(code[ok]).tolist():
+        members = np.flatnonzero((value_code == k) | (missing_code == k))
+        sub = np.where(ok[:, members] & (code[:, members] == k), delta[:, members], -np.inf)
+        best[:, k] = members[np.argmax(sub, axis=1)]
+    top_k = min(max_reasons, n_codes)
+    order = np.argsort(-np.where(by_code > 0, by_code, -np.inf), axis=1, kind="stable")
+    top = order[:, :top_k]
+    top_c = np.take_along_axis(by_code, top, axis=1)
     pts = None
     if points_per_margin is not None:
         ppm = np.broadcast_to(np.asarray(points_per_margin, dtype=np.float64), (n,))
-        pts = np.round(-ppm[:, None] * np.where(valid, top_c, 0.0), 1)
-    specs = {j: feature_spec(feature_names[j]) for j in np.unique(top[valid]).tolist()}
+        pts = np.round(-ppm[:, None] * top_c, 1)
+    specs = {j: feature_spec(names[j]) for j in range(f)}
     out: list[list[dict[str, Any]]] = []
-    for i, (cols, cs, xs, ok) in enumerate(
-        zip(top.tolist(), top_c.tolist(), top_x.tolist(), valid.tolist(), strict=True)
-    ):
+    for i in range(n):
         row = []
-        for r, (j, cj, xj, good) in enumerate(zip(cols, cs, xs, ok, strict=True)):
-            if not good:
+        for r in range(top_k):
+            k = int(top[i, r])
+            if not top_c[i, r] > 0:
                 break
-            spec = specs[j]
+            j = int(best[i, k])
+            spec, xj = specs[j], float(x[i, j])
             value = None if math.isnan(xj) else xj
             reason: dict[str, Any] = {
+                "code": codes[k].code,
                 "feature": spec.name,
                 "dimension": spec.dimension.value,
                 "value": value,
-                "contribution": cj,
-                "text": reason_text(spec, value),
+                "contribution": float(top_c[i, r]),
+                "text": reason_codes.text(codes[k], spec, value),
             }
             if pts is not None:
                 reason["points"] = float(pts[i, r])
             row.append(reason)
+        if not row and must[i]:
+            row.append(dict(fallback, **({"points": 0.0} if pts is not None else {})))
         out.append(row)
     return out

@@ -68,6 +68,12 @@ class Calibrator:
             raise ValueError(f"margin has {m.size} rows but y has {y_arr.size}")
         if not np.isin(y_arr, (0.0, 1.0)).all() or not 0 < y_arr.sum() < y_arr.size:
             raise ValueError("y must be 0/1 with both classes present")
+        ranking = metrics.auc(y_arr, _sigmoid(m))  # the margin's own ranking
+        if not ranking > 0.5:
+            raise CalibrationError(
+                f"the margin ranks defaults backwards or not at all on the calibration slice "
+                f"(AUC {ranking:.3f} <= 0.5): a monotone calibrator cannot keep the ranking"
+            )
         if self.method == "sigmoid":
             lr = LogisticRegression(C=PLATT_C, solver="lbfgs", max_iter=1000)
             lr.fit(m.reshape(-1, 1), y_arr.astype(int))
@@ -79,6 +85,7 @@ class Calibrator:
             ).fit(m, y_arr)
             self.x_thresholds_ = np.asarray(iso.X_thresholds_, dtype=np.float64)
             self.y_thresholds_ = np.asarray(iso.y_thresholds_, dtype=np.float64)
+        check_ranking(self)
         return self
 
     def _check_fitted(self) -> None:
@@ -113,7 +120,7 @@ class Calibrator:
             cal = cls("sigmoid")
             cal.coef_ = float(data["coef"])
             cal.intercept_ = float(data["intercept"])
-            return cal
+            return check_ranking(cal)
         if method == "isotonic":
             x = np.asarray(data["x_thresholds"], dtype=np.float64)
             y = np.asarray(data["y_thresholds"], dtype=np.float64)
@@ -123,11 +130,43 @@ class Calibrator:
                 raise ValueError("isotonic thresholds must be increasing in x, non-decreasing y")
             cal = cls("isotonic")
             cal.x_thresholds_, cal.y_thresholds_ = x, y
-            return cal
+            return check_ranking(cal)
         raise ValueError(f"unknown calibrator method {method!r}; expected one of {METHODS}")
 
     def __repr__(self) -> str:
         return f"Calibrator(method={self.method!r})"
+
+
+class CalibrationError(ValueError):
+    """A calibrator that would invert (or erase) the model's ranking."""
+
+
+def check_ranking(cal: Calibrator) -> Calibrator:
+    """Refuse a calibrator that cannot keep the booster's ranking; return it unchanged.
+
+    The score, the limits and the reasons all assume that a larger margin (more risk)
+    never gives a lower PD and that the calibrator still separates people. A Platt slope
+    ``<= 0`` would invert (or flatten) every score; an isotonic curve that decreases
+    anywhere would invert part of it, and one that is flat end to end (sklearn's answer
+    when the margin ranks defaults backwards) would give everyone the same PD. Each is one
+    line of ``CalibrationError``.
+    """
+    if cal.method == "sigmoid":
+        if not np.isfinite(cal.coef_) or cal.coef_ <= 0:
+            raise CalibrationError(
+                f"Platt slope must be > 0 (a larger margin must mean a larger PD); got "
+                f"{cal.coef_:.6g}: the margin does not rank defaults on the calibration slice"
+            )
+        return cal
+    y = cal.y_thresholds_
+    if np.any(np.diff(y) < 0):
+        raise CalibrationError("isotonic calibration decreases: it would invert the ranking")
+    if y.size < 2 or y[-1] <= y[0]:
+        raise CalibrationError(
+            "isotonic calibration is flat: the margin does not rank defaults on the "
+            "calibration slice"
+        )
+    return cal
 
 
 def _out_of_fold(margin: np.ndarray, y: np.ndarray, method: str, seed: int) -> np.ndarray:

@@ -456,6 +456,16 @@ class Reason(_Out):
     contribution: float = Field(description="Its share of the log-odds of default (> 0).")
     text: str = Field(description="The reason in words a person understands.")
     points: float | None = Field(None, description="Score points it cost (< 0).")
+    code: str | None = Field(
+        None, description="Adverse-action reason code (see reason_codes_version)."
+    )
+
+
+class LimitReason(_Out):
+    """Why the credit limit is below the maximum."""
+
+    code: str = Field(description="Limit reason code (LM00 cut-off ... LM07 loss cap).")
+    text: str = Field(description="The reason in words a person understands.")
 
 
 class Decision(_Out):
@@ -474,6 +484,12 @@ class Decision(_Out):
     )
     dimension_points: dict[str, float] | None = Field(
         None, description="Score points per dimension; base_points + their sum = raw score."
+    )
+    limit_reasons: list[LimitReason] | None = Field(
+        None, description="Why the limit is below the maximum (absent without reasons)."
+    )
+    reason_codes_version: str | None = Field(
+        None, description="Version of the reason-code table that worded the reasons."
     )
     model_version: str = Field(description="Registry version of the model that decided.")
 
