@@ -224,15 +224,30 @@ class FairnessReport(_Report):
     verdict: str
 
 
+class LimitGains(_Report):
+    """One gaming scenario's granted-limit gains (CNY) and whether its bound holds."""
+
+    p99: float
+    max: float
+    bounded_gain: float
+    within_bound: bool
+
+
 class ScenarioGains(_Report):
-    """One gaming scenario's gains (score points) and whether its bound holds."""
+    """One gaming scenario's gains (score points, over the people it applied to), its
+    limit gains and its status (pass, breach, not exercised)."""
 
     n: int
+    n_targets: int
     mean: float
+    p99: float
     max: float
+    share_moved: float
     bounded_quantile: float
     bounded_gain: float
     within_bound: bool
+    limit_gain: LimitGains
+    status: str
 
 
 class RobustnessSummary(_Report):

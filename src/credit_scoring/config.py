@@ -399,6 +399,12 @@ class RobustnessParams(_Section):
         description="This quantile of each scenario's gains must be <= max_gain_points: at "
         "most 1 - gain_quantile of people may buy more (1.0 = nobody may).",
     )
+    max_limit_gain: float = Field(
+        500.0,
+        gt=0,
+        description="Most granted limit (CNY) cheap activity may buy, at the same "
+        "gain_quantile, in every scenario.",
+    )
     good_contacts: int = Field(
         5, ge=1, le=50, description="Contacts with top scores added in the contacts scenario."
     )
