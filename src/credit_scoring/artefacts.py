@@ -279,7 +279,8 @@ class GateReport(_Report):
     promote: bool
     reasons: list[str]
     challenger: dict[str, float]
-    champion: dict[str, float] | None = None
+    champion: dict[str, Any] | None = None
+    comparison: dict[str, Any] | None = None
 
 
 R = TypeVar("R", bound=BaseModel)

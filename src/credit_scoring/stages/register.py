@@ -3,8 +3,11 @@ the promotion gate.
 
 One run per training: params, metrics, the learning curve, plots and reports, the model
 with signature and input example, tags tying it to git and DVC data hashes. The gate moves
-the ``champion`` alias only when the challenger is calibrated (ECE), stable (PSI) and beats
-the champion re-scored on the same test cohort. Writes ``reports/gate.json``.
+the ``champion`` alias only when the challenger is calibrated (ECE), stable (score PSI) and
+better than the champion with confidence: both re-scored on the same test cohort, the
+lower bound of the DeLong interval of the AUC gain above ``gate.min_auc_gain``. A champion
+that cannot be re-scored is reported as such and ``gate.on_unscorable_champion`` decides.
+Writes ``reports/gate.json`` (decision, reasons, the interval), also logged to the run.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from credit_scoring.artefacts import (
     parse,
     read_json,
 )
-from credit_scoring.audit.gate import decide_promotion
+from credit_scoring.audit.gate import decide_promotion, delong_auc_difference
 from credit_scoring.config import Params
 from credit_scoring.decision.bundle import CreditModel, decisions_frame
 from credit_scoring.io import write_json
@@ -101,16 +104,22 @@ def run(params: Params) -> dict[str, Any]:
         version = str(info.registered_model_version)
         client.set_registered_model_alias(name, tracking.CHALLENGER, version)
         champ = tracking.champion_version(client, name)
-        champ_metrics = None
+        champ_info, comparison = None, None
         if champ is not None:
-            champ_auc = tracking.score_champion_auc(name, test, y)
-            if champ_auc is None:  # cannot re-score: fall back to its logged test AUC
-                champ_auc = client.get_run(champ.run_id).data.metrics.get("test_auc", 0.0)
-            champ_metrics = {"auc": float(champ_auc), "version": float(champ.version)}
+            champ_pd, why = tracking.score_champion(name, test)
+            champ_info = {"version": str(champ.version), "rescored": champ_pd is not None}
+            if champ_pd is None:
+                champ_info["why"] = why
+            else:
+                comparison = delong_auc_difference(
+                    y, model.predict_pd(test), champ_pd, p.gate.confidence
+                )
+                champ_info["auc"] = comparison.auc_champion
         decision = decide_promotion(
             {"auc": metrics.auc, "ece": metrics.ece, "psi": metrics.psi},
-            champ_metrics,
+            champ_info,
             p.gate,
+            comparison=comparison,
             fairness_breaches=fairness_breaches,
             block_on_fairness=p.fairness.block_promotion,
         )
@@ -123,6 +132,15 @@ def run(params: Params) -> dict[str, Any]:
             **decision.to_dict(),
         }
         mlflow.log_dict(gate, paths.gate.name)
+        if comparison is not None:
+            mlflow.log_metrics(
+                {
+                    "gate_auc_gain": comparison.difference,
+                    "gate_auc_gain_ci_low": comparison.ci_low,
+                    "gate_auc_gain_ci_high": comparison.ci_high,
+                    "gate_auc_champion": comparison.auc_champion,
+                }
+            )
         mlflow.set_tags({"gate_promote": str(decision.promote), "model_version": version})
         client.set_model_version_tag(
             name, version, "gate", "promoted" if decision.promote else "refused"
