@@ -136,6 +136,15 @@ class Paths:
         return self.reports_dir / "gate.json"
 
     @property
+    def validation_dir(self) -> Path:
+        """The model validation report (``index.html``) and its plots."""
+        return self.reports_dir / "validation"
+
+    @property
+    def validation_report(self) -> Path:
+        return self.validation_dir / "index.html"
+
+    @property
     def package(self) -> Path:
         return self.reports_dir / "package.json"
 

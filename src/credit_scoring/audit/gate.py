@@ -122,6 +122,21 @@ def delong_auc_difference(
     )
 
 
+def delong_auc_ci(
+    y: ArrayLike, p: ArrayLike, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """One model's AUC and its two-sided DeLong ``confidence`` interval (clipped to [0, 1])."""
+    y_arr = np.asarray(y).astype(int).ravel()
+    p_arr = np.asarray(p, dtype=np.float64).ravel()
+    if not 0 < y_arr.sum() < len(y_arr):
+        raise ValueError("y must be 0/1 with both classes present")
+    auc_, v10, v01 = _delong_components(y_arr, p_arr)
+    var = (np.var(v10, ddof=1) if len(v10) > 1 else 0.0) / len(v10)
+    var += (np.var(v01, ddof=1) if len(v01) > 1 else 0.0) / len(v01)
+    half = float(norm.ppf(0.5 + confidence / 2)) * float(np.sqrt(var))
+    return auc_, max(0.0, auc_ - half), min(1.0, auc_ + half)
+
+
 @dataclass
 class GateDecision:
     """Whether the challenger becomes champion, and every reason, pass or fail."""

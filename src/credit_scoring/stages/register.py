@@ -79,7 +79,7 @@ def run(params: Params) -> dict[str, Any]:
         ]
         for i in range(0, len(curve), 900):
             client.log_batch(run.info.run_id, metrics=curve[i : i + 900])
-        mlflow.log_artifacts(str(paths.reports_dir), artifact_path=paths.reports_dir.name)
+        _log_reports(paths)
         mlflow.log_dict(raw_log, paths.train_log.name)
         mlflow.set_tags(
             {
@@ -153,6 +153,19 @@ def run(params: Params) -> dict[str, Any]:
         "gate": "PROMOTED to champion" if decision.promote else "refused",
         **{f"reason {i + 1}": r for i, r in enumerate(decision.reasons)},
     }
+
+
+def _log_reports(paths: Paths) -> None:
+    """Log reports/ to the active run, except the validation report: the report stage runs
+    after this one and logs this run's own page; an older one must not stand in for it."""
+    for item in sorted(paths.reports_dir.iterdir()):
+        if item == paths.validation_dir:
+            continue
+        dest = paths.reports_dir.name
+        if item.is_dir():
+            mlflow.log_artifacts(str(item), artifact_path=f"{dest}/{item.name}")
+        else:
+            mlflow.log_artifact(str(item), artifact_path=dest)
 
 
 def dvc_lock_hashes(lock_path: Path = DVC_LOCK) -> dict[str, str]:
