@@ -54,7 +54,7 @@ def test_csi_is_zero_for_the_same_values_and_large_for_a_shift():
 
 def test_wilson_interval_and_calibration_deciles():
     lo, hi = rp.wilson(5, 100)
-    assert lo < 0.05 < hi and 0 <= lo and hi < 0.12
+    assert lo < 0.05 < hi and lo >= 0 and hi < 0.12
     rng = np.random.default_rng(2)
     p = rng.uniform(0.01, 0.3, 20_000)
     y = (rng.random(20_000) < p).astype(int)
@@ -89,10 +89,12 @@ def test_page_escapes_text_and_says_not_available():
                     "a", "Present", [rp.text("a < b"), rp.table(pd.DataFrame({"x": [math.nan]}))]
                 ),
                 rp.section("b", "Missing", None, "reports/fairness.json: not found"),
+                rp.section("c", "List", [rp.bullets(["first <b>", "second"])]),
             ],
         }
     )
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
     assert "m &lt;v1&gt;" in html and "a &lt; b" in html
     assert "Not available: reports/fairness.json: not found" in html
+    assert "<li>first &lt;b&gt;</li><li>second</li>" in html
     assert rp.fmt(math.nan) == rp.NOT_AVAILABLE and rp.fmt(None) == rp.NOT_AVAILABLE

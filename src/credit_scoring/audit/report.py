@@ -219,7 +219,7 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     phat = k / n
     centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (centre - half, centre + half)
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def calibration_deciles(
@@ -375,7 +375,9 @@ def plot_calibration(table: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(5.5, 4.5))
     ax = fig.subplots()
     m, o = table["mean_pd"].to_numpy(), table["observed_rate"].to_numpy()
-    err = np.vstack([o - table["rate_lo"].to_numpy(), table["rate_hi"].to_numpy() - o])
+    err = np.clip(
+        np.vstack([o - table["rate_lo"].to_numpy(), table["rate_hi"].to_numpy() - o]), 0, None
+    )
     ax.errorbar(m, o, yerr=err, fmt="o", color="#4c72b0", label="observed (95% Wilson)")
     top = float(max(m.max(), table["rate_hi"].max())) * 1.05 if len(m) else 1.0
     ax.plot([0, top], [0, top], color="#888", ls="--", lw=1, label="perfect calibration")
@@ -494,7 +496,7 @@ TEMPLATE = """<!doctype html>
   {% for block in s.blocks %}
    {% if block.kind == "text" %}<p>{{ block.text }}</p>
    {% elif block.kind == "list" %}
-    <ul class="reasons">{% for item in block.items %}<li>{{ item }}</li>{% endfor %}</ul>
+    <ul class="reasons">{% for item in block.entries %}<li>{{ item }}</li>{% endfor %}</ul>
    {% elif block.kind == "heading" %}<h3>{{ block.text }}</h3>
    {% elif block.kind == "table" %}{{ block.html | safe }}
    {% elif block.kind == "image" %}<img alt="{{ block.alt }}" src="{{ block.src }}">
@@ -520,7 +522,7 @@ def heading(t: str) -> dict[str, Any]:
 
 
 def bullets(items: Sequence[str]) -> dict[str, Any]:
-    return {"kind": "list", "items": list(items)}
+    return {"kind": "list", "entries": list(items)}
 
 
 def table(frame: pd.DataFrame | None, digits: int = 4) -> dict[str, Any]:
