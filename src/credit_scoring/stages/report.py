@@ -234,7 +234,7 @@ def _score_odds_section(p, scale, preds, cohorts, pngs, missing) -> dict:
     tab = rp.score_odds_table(score, test[LABEL], scale.offset, scale.factor)
     fit = rp.score_odds_fit(tab, p.score.pdo)
     pngs["score_odds.png"] = rp.figure_png(rp.plot_score_odds(tab, fit))
-    shown = tab.rename(
+    shown = tab.astype({"from": int, "to": int}).rename(
         columns={
             "mean_score": "mean score",
             "observed_log_odds": "observed ln(odds good)",
@@ -279,7 +279,18 @@ def _calibration_section(p, preds, cohorts, metrics, pngs, missing) -> dict:
             )
         ),
         rp.image(pngs["calibration.png"], "calibration by decile"),
-        rp.table(tab, 4),
+        rp.table(
+            tab.rename(
+                columns={
+                    "mean_pd": "mean PD",
+                    "observed_rate": "observed rate",
+                    "rate_lo": "95% low",
+                    "rate_hi": "95% high",
+                    "inside": "PD inside",
+                }
+            ),
+            4,
+        ),
     ]
     return rp.section("calibration", "Calibration", blocks)
 
@@ -388,7 +399,16 @@ def _fairness_section(fairness: FairnessReport | None, missing) -> dict:
         blocks.append(rp.table(groups[[c for c in [*cols, "in_gaps"] if c in groups]]))
         gaps = {k: v for k, v in body.get("gaps", {}).items() if not isinstance(v, dict)}
         if gaps:
-            blocks.append(rp.table(pd.DataFrame([gaps])))
+            blocks.append(
+                rp.table(
+                    pd.DataFrame(
+                        {
+                            "gap between groups": [k.replace("_", " ") for k in gaps],
+                            "value": list(gaps.values()),
+                        }
+                    )
+                )
+            )
     return rp.section("fairness", "Fairness", blocks)
 
 
@@ -425,7 +445,7 @@ def _robustness_section(robust: RobustnessReport | None, missing) -> dict:
         ),
         rp.table(pd.DataFrame(rows), 2),
         rp.heading("Breaches"),
-        rp.bullets(robust.breaches or ["none"]),
+        rp.bullets([part for b in robust.breaches for part in b.split("; ")] or ["none"]),
         rp.heading("Month-over-month stability"),
         rp.text(
             f"People with no material change of behaviour ({rp.fmt(st.get('share_of_people'), 2)}"
