@@ -136,6 +136,15 @@ class Paths:
         return self.reports_dir / "gate.json"
 
     @property
+    def validation_dir(self) -> Path:
+        """The model validation report (``index.html``) and its plots."""
+        return self.reports_dir / "validation"
+
+    @property
+    def validation_report(self) -> Path:
+        return self.validation_dir / "index.html"
+
+    @property
     def package(self) -> Path:
         return self.reports_dir / "package.json"
 
@@ -234,15 +243,30 @@ class FairnessReport(_Report):
     verdict: str
 
 
+class LimitGains(_Report):
+    """One gaming scenario's granted-limit gains (CNY) and whether its bound holds."""
+
+    p99: float
+    max: float
+    bounded_gain: float
+    within_bound: bool
+
+
 class ScenarioGains(_Report):
-    """One gaming scenario's gains (score points) and whether its bound holds."""
+    """One gaming scenario's gains (score points, over the people it applied to), its
+    limit gains and its status (pass, breach, not exercised)."""
 
     n: int
+    n_targets: int
     mean: float
+    p99: float
     max: float
+    share_moved: float
     bounded_quantile: float
     bounded_gain: float
     within_bound: bool
+    limit_gain: LimitGains
+    status: str
 
 
 class RobustnessSummary(_Report):
@@ -274,7 +298,8 @@ class GateReport(_Report):
     promote: bool
     reasons: list[str]
     challenger: dict[str, float]
-    champion: dict[str, float] | None = None
+    champion: dict[str, Any] | None = None
+    comparison: dict[str, Any] | None = None
 
 
 R = TypeVar("R", bound=BaseModel)

@@ -354,8 +354,10 @@ def robustness(params: ParamsOption = Path("params.yaml")) -> None:
     with _stage("robustness"), _bar("gaming scenarios + stability") as progress:
         report = stage.run(p, progress=progress)
     shown = {
-        name: f"p{100 * s['bounded_quantile']:g} {s['bounded_gain']:+.0f}  "
-        f"mean {s['mean']:+.1f}  max {s['max']:+.0f}"
+        name: f"{s['status']}  p{100 * s['bounded_quantile']:g} {s['bounded_gain']:+.0f}  "
+        f"mean {s['mean']:+.1f}  max {s['max']:+.0f}  "
+        f"limit p{100 * s['bounded_quantile']:g} {s['limit_gain']['bounded_gain']:+,.0f}  "
+        f"n={s['n']}"
         for name, s in report["gaming"].items()
     }
     st = report["stability"]["stable"]
@@ -374,7 +376,8 @@ def register(params: ParamsOption = Path("params.yaml")) -> None:
     One run per training: params, metrics, the learning curve, plots and reports, the
     model with signature and input example, tags tying it to git and DVC data hashes.
     The gate moves the `champion` alias only when the challenger is calibrated (ECE),
-    stable (PSI) and beats the champion re-scored on the same test cohort.
+    stable (PSI) and better than the champion re-scored on the same test cohort: the lower
+    bound of the DeLong interval of the AUC gain must clear `gate.min_auc_gain`.
     """
     from credit_scoring.stages import register as stage
 
@@ -382,6 +385,23 @@ def register(params: ParamsOption = Path("params.yaml")) -> None:
     with _stage("register"):
         summary = stage.run(p)
     console.print(_summary_table("registry", summary))
+
+
+@app.command()
+def report(params: ParamsOption = Path("params.yaml")) -> None:
+    """Write the model validation report of this run (reports/validation/index.html).
+
+    Data and split, performance with confidence intervals, score to odds, calibration,
+    PSI/CSI, characteristic analysis, fairness, gaming and stability, the gate and a model
+    card, from the artefacts that exist (missing ones are "not available"); logged to the
+    registered MLflow run under validation/.
+    """
+    from credit_scoring.stages import report as stage
+
+    p = _load(params)
+    with _stage("report"):
+        summary = stage.run(p)
+    console.print(_summary_table("validation report", summary))
 
 
 @app.command()

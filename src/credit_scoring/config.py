@@ -262,7 +262,19 @@ class GateParams(_Section):
     """Promotion gate: challenger -> champion only when all conditions hold."""
 
     min_auc_gain: float = Field(
-        0.001, description="Challenger AUC must exceed the champion's by at least this much."
+        0.0,
+        ge=-0.05,
+        le=0.1,
+        description="Margin the lower confidence bound of AUC(challenger) - AUC(champion), "
+        "both re-scored on the same test cohort, must exceed (0: significantly better).",
+    )
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1.0, description="Two-sided confidence of the DeLong interval."
+    )
+    on_unscorable_champion: Literal["refuse", "promote"] = Field(
+        "refuse",
+        description="When the champion cannot be re-scored on the test cohort: refuse "
+        "(keep it; a person compares them) or promote on the challenger's own merits.",
     )
     max_ece: float = Field(0.02, gt=0, description="Calibration error bound on the test cohort.")
     max_psi: float = Field(0.10, gt=0, description="Score stability bound, train vs test.")
@@ -511,6 +523,12 @@ class RobustnessParams(_Section):
         le=1.0,
         description="This quantile of each scenario's gains must be <= max_gain_points: at "
         "most 1 - gain_quantile of people may buy more (1.0 = nobody may).",
+    )
+    max_limit_gain: float = Field(
+        500.0,
+        gt=0,
+        description="Most granted limit (CNY) cheap activity may buy, at the same "
+        "gain_quantile, in every scenario.",
     )
     good_contacts: int = Field(
         5, ge=1, le=50, description="Contacts with top scores added in the contacts scenario."

@@ -9,6 +9,7 @@ import pytest
 
 from credit_scoring.audit import robustness as rb
 from credit_scoring.features.compute import compute_features, person_data
+from credit_scoring.features.registry import MIN_LINK_AGE_DAYS
 from credit_scoring.schemas import BehaviourData
 
 KEYS = ["person_id", "observation_date"]
@@ -38,22 +39,28 @@ def cohort(small_world):
 
 @pytest.mark.parametrize("name", list(rb.SCENARIOS))
 def test_scenario_adds_only_events_before_the_date_for_targets_only(cohort, name):
-    """Every added event/contact belongs to a target and lies in [T - 30 days, T); profile
-    edits touch only targets; bystanders' features are identical before and after."""
+    """Every added event belongs to a target and lies in [T - 30 days, T); every added
+    contact link is old enough to count (MIN_LINK_AGE_DAYS to MIN_LINK_AGE_DAYS + 30 days
+    before T); profile edits touch only targets; bystanders' features are identical."""
     data, targets, others, ctx = cohort
     gamed = rb.SCENARIOS[name](data, targets, np.random.default_rng(0), ctx)
     obs = targets.set_index("person_id")["observation_date"]
 
     new_ev = gamed.events[~gamed.events["event_id"].isin(data.events["event_id"])]
     new_ct = gamed.contacts.iloc[len(data.contacts) :]
-    assert len(new_ev) + len(new_ct) > 0, f"{name} added nothing"
+    changed_profiles = ~(
+        (gamed.profiles == data.profiles) | (gamed.profiles.isna() & data.profiles.isna())
+    ).all(axis=1)
+    assert len(new_ev) + len(new_ct) + changed_profiles.sum() > 0, f"{name} added nothing"
     assert new_ev["person_id"].isin(targets["person_id"]).all(), "events added to non-targets"
     t = obs.reindex(new_ev["person_id"]).to_numpy()
     when = new_ev["event_time"].to_numpy()
     assert (when < t).all(), "an added event is not strictly before the observation date"
     assert (when >= t - np.timedelta64(30, "D")).all(), "an added event is outside the window"
     assert new_ct["person_id"].isin(targets["person_id"]).all(), "contacts added to non-targets"
-    assert (new_ct["since_date"].to_numpy() < obs.reindex(new_ct["person_id"]).to_numpy()).all()
+    link_age = obs.reindex(new_ct["person_id"]).to_numpy() - new_ct["since_date"].to_numpy()
+    assert (link_age >= np.timedelta64(MIN_LINK_AGE_DAYS, "D")).all(), "a link too new to count"
+    assert (link_age <= np.timedelta64(MIN_LINK_AGE_DAYS + 30, "D")).all()
     pd.testing.assert_frame_equal(
         gamed.contacts.iloc[: len(data.contacts)].reset_index(drop=True),
         data.contacts.reset_index(drop=True),
@@ -96,6 +103,7 @@ def test_gains_equal_rescoring_the_gamed_data_by_hand(cohort, small_model):
         )
     summary = rb.gains_summary(gains, max_gain=10, quantile=0.99)
     assert all("limit_gain" in s for s in summary.values())
+    assert gains.loc[gains["scenario"] == "tiny_topups", "applied"].all()
 
 
 def _gains(values: dict[str, list[float]]) -> pd.DataFrame:
@@ -228,3 +236,100 @@ def test_score_people_keeps_every_feature_as_computed(cohort, small_model):
     feats = compute_features(base)
     pd.testing.assert_frame_equal(scored[feats.columns], feats)
     assert {"score", "granted_limit"} <= set(scored.columns)
+
+
+def test_the_issue_scenarios_are_all_tried():
+    """Issue #13: one top-up for people with none, a few large top-ups and lowering declared
+    income to the verified one are scenarios, beside the original ones."""
+    assert {"one_topup", "large_topups", "declared_to_verified", "good_contacts"} <= set(
+        rb.SCENARIOS
+    )
+
+
+def _features_of(data, targets):
+    base = BehaviourData(
+        data.profiles, targets.merge(data.outcomes, on=KEYS), data.events, data.contacts
+    )
+    return base, compute_features(base)
+
+
+def test_good_contacts_links_are_read_by_the_features(cohort):
+    """The old scenario dated links inside the last 30 days, which the features ignore
+    until they are 90 days old, so it could not fail: now every target gains contacts."""
+    data, targets, _, ctx = cohort
+    base, before = _features_of(data, targets)
+    after = compute_features(rb.good_contacts(base, targets, np.random.default_rng(1), ctx))
+    gained = after["n_contacts"].fillna(0) - before["n_contacts"].fillna(0)
+    assert (gained > 0).all(), "some target's new links are not counted by the features"
+
+
+def test_one_topup_goes_only_to_people_without_topups(cohort):
+    """One 100 CNY top-up, only for the targets with no top-up in the last 365 days; they
+    then have exactly one, and the others are untouched."""
+    data, targets, _, ctx = cohort
+    base, before = _features_of(data, targets)
+    gamed = rb.one_topup(base, targets, np.random.default_rng(2), ctx)
+    after = compute_features(gamed)
+    none = (before["n_phone_topups_365d"].fillna(0) == 0).to_numpy()
+    applied = rb.touched(base, gamed, targets)
+    np.testing.assert_array_equal(applied, none)
+    assert (after.loc[none, "n_phone_topups_365d"] == 1).all()
+    assert (after.loc[none, "topup_mean_amount_365d"] == 100).all()
+    pd.testing.assert_frame_equal(after[~none], before[~none])
+
+
+def test_declared_income_is_lowered_to_the_verified_one(cohort):
+    """People who declared more than was verified declare the verified amount: their
+    verified/declared ratio becomes 1; nobody else's profile changes."""
+    data, targets, _, ctx = cohort
+    base, before = _features_of(data, targets)
+    gamed = rb.declared_to_verified(base, targets, np.random.default_rng(3), ctx)
+    after = compute_features(gamed)
+    lower = (before["verified_income"] < before["declared_income"]).to_numpy()
+    np.testing.assert_array_equal(rb.touched(base, gamed, targets), lower)
+    assert (after.loc[lower, "income_verified_ratio"] == 1).all()
+    assert (after.loc[lower, "declared_income"] == before.loc[lower, "verified_income"]).all()
+
+
+def test_a_scenario_that_moves_nobody_is_not_exercised_not_passed(cohort, small_model):
+    """A scenario applied to nobody, or moving no score, is reported 'not exercised' and
+    fails the exercised check; the old summary called it within bound (a silent pass)."""
+    data, targets, _, ctx = cohort
+
+    def nothing(d, t, rng, c):
+        return d
+
+    def harmless(d, t, rng, c):  # touches everyone, moves no score: an old address change
+        return rb._add_events(
+            d,
+            {
+                "person_id": t["person_id"].to_numpy(dtype=object),
+                "event_time": t["observation_date"] - pd.Timedelta(days=3000),
+                "event_type": rb.EventType.ADDRESS_CHANGE.value,
+            },
+            "old",
+            rng,
+        )
+
+    gains = rb.gaming_gains(
+        small_model, data, targets, ctx, scenarios={"nothing": nothing, "harmless": harmless}
+    )
+    summary = rb.gains_summary(gains, max_gain=10, quantile=0.99, max_limit_gain=500)
+    assert summary["nothing"]["n"] == 0 and summary["nothing"]["status"] == rb.NOT_EXERCISED
+    assert summary["harmless"]["n"] == len(targets)
+    assert summary["harmless"]["status"] == rb.NOT_EXERCISED, summary["harmless"]
+    with pytest.raises(rb.RobustnessError, match=r"not exercised: nothing .*; harmless"):
+        rb.check_exercised(summary)
+
+
+def test_limit_gain_has_a_bound_too():
+    """A scenario that buys little score but much limit breaches the limit bound."""
+    gains = _gains({"income": [0.0, 1.0, 2.0]}).assign(limit_gain=[0.0, 2000.0, 3000.0])
+    s = rb.gains_summary(gains, max_gain=10, quantile=1.0, max_limit_gain=500)
+    assert s["income"]["within_bound"] is True and s["income"]["status"] == rb.BREACH
+    assert s["income"]["limit_gain"]["bounded_gain"] == 3000
+    with pytest.raises(rb.RobustnessError, match=r"income buys \+3,000 CNY of limit"):
+        rb.check_gains(s, 10)
+    fine = rb.gains_summary(gains, max_gain=10, quantile=1.0, max_limit_gain=5000)
+    assert fine["income"]["status"] == rb.PASS
+    rb.check_gains(fine, 10)

@@ -133,3 +133,42 @@ def test_invalid_input_fails_with_a_clear_message():
         WoEScorecard().fit(X_big[["noise"]], y_big)
     with pytest.raises(ValueError, match="max_bins"):
         WoEScorecard(max_bins=1).fit(X, y)
+
+
+def test_baseline_uses_only_the_features_the_model_may_score(small_world):
+    """Issue #13: the baseline used all 70 features, the 19 the model may not use among
+    them. fit_baseline fits on the registry's scored features only."""
+    from credit_scoring.config import Params
+    from credit_scoring.features.registry import feature_names, feature_spec
+    from credit_scoring.modelling.baseline import fit_baseline, scored_features
+    from credit_scoring.modelling.split import out_of_time_split
+
+    _, _, table = small_world
+    params = Params()
+    split = out_of_time_split(table, params.split)
+    names = feature_names()
+    unscored = [n for n in names if not feature_spec(n).scored]
+    assert unscored, "the registry has unscored features to leave out"
+    b = fit_baseline(split, names, params.train, seed=0)
+    assert list(b.feature_names_in_) == scored_features(names)
+    assert not set(b.selected_features_) & set(unscored)
+
+
+def test_baseline_is_calibrated_on_the_calibration_slice(small_world):
+    """Platt on the calibration slice: the baseline's mean PD there is its default rate,
+    and its PDs are those of the calibrator applied to the scorecard's log-odds."""
+    from credit_scoring.config import Params
+    from credit_scoring.features.registry import feature_names
+    from credit_scoring.modelling.baseline import fit_baseline
+    from credit_scoring.modelling.split import out_of_time_split
+    from credit_scoring.modelling.train import labels
+
+    _, _, table = small_world
+    params = Params()
+    split = out_of_time_split(table, params.split)
+    b = fit_baseline(split, feature_names(), params.train, seed=0)
+    cal = split.calibration
+    p = b.predict_proba(cal)[:, 1]
+    assert hasattr(b, "calibrator_") and b.calibrator_.method == "sigmoid"
+    np.testing.assert_allclose(p, b.calibrator_.predict(b.decision_function(cal)))
+    assert abs(p.mean() - labels(cal).mean()) < 0.005, (p.mean(), labels(cal).mean())

