@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from credit_scoring.decision.scorecard import ScoreScale
-from credit_scoring.features.registry import feature_spec
+from credit_scoring.features.registry import FeatureSpec, feature_spec
 from credit_scoring.features.wording import reason_text
 from credit_scoring.modelling.calibrate import Calibrator
 from credit_scoring.modelling.train import prediction_threads
@@ -300,6 +300,7 @@ def top_reasons(
     used: ArrayLike,
     max_reasons: int,
     points_per_margin: ArrayLike | None = None,
+    catalogue: Sequence[FeatureSpec] | None = None,
 ) -> list[list[dict[str, Any]]]:
     """The factors that lowered each person's score most (adverse-action reasons).
 
@@ -309,7 +310,8 @@ def top_reasons(
     ``dimension``, ``value`` (float, or None when missing), ``contribution`` (log-odds),
     ``text`` (:func:`reason_text`) and, when ``points_per_margin`` (n,) is given (from
     :func:`points_per_margin`), ``points``: the score points the feature cost (< 0,
-    rounded to 0.1; for an isotonic calibrator a proportional share).
+    rounded to 0.1; for an isotonic calibrator a proportional share). ``catalogue``: the
+    features' metadata in feature order (the bundle's); default: the feature registry.
 
     One argsort over the (n, f) matrix; Python only loops over the (n, max_reasons) output.
     """
@@ -336,7 +338,10 @@ def top_reasons(
     if points_per_margin is not None:
         ppm = np.broadcast_to(np.asarray(points_per_margin, dtype=np.float64), (n,))
         pts = np.round(-ppm[:, None] * np.where(valid, top_c, 0.0), 1)
-    specs = {j: feature_spec(feature_names[j]) for j in np.unique(top[valid]).tolist()}
+    specs = {
+        j: feature_spec(feature_names[j]) if catalogue is None else catalogue[j]
+        for j in np.unique(top[valid]).tolist()
+    }
     out: list[list[dict[str, Any]]] = []
     for i, (cols, cs, xs, ok) in enumerate(
         zip(top.tolist(), top_c.tolist(), top_x.tolist(), valid.tolist(), strict=True)
