@@ -27,10 +27,9 @@ deployable bundle carries. Pure except for the readers and the writer at the end
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +39,37 @@ import yaml
 
 from credit_scoring import io, schemas
 from credit_scoring.data import ingest as _ingest
+from credit_scoring.data.catalogue import (
+    FEATURES_TABLE,
+    METADATA_FILE,
+    PROTECTED_TABLE,
+    FeatureMeta,
+    is_byof,
+    read_byof,
+    read_catalogue,
+    write_passthrough,
+)
 from credit_scoring.data.ingest import InputError
 from credit_scoring.schemas import DATE, DIMENSIONS, LABEL, ROW_KEY
 
-FEATURES_TABLE = "features"
+__all__ = [
+    "METADATA_FILE",
+    "ByofResult",
+    "FeatureMeta",
+    "InputError",
+    "ingest_features",
+    "input_mode",
+    "is_byof",
+    "read_byof",
+    "read_catalogue",
+    "read_metadata",
+    "validate_features",
+    "validate_metadata",
+    "write_byof_result",
+]
+
 METADATA_NAME = "feature_metadata"
 METADATA_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".csv")
-#: The validated catalogue, written next to the validated table and the feature table.
-METADATA_FILE = "feature_metadata.json"
-PROTECTED_TABLE = "protected"
 MODES: tuple[str, ...] = ("auto", "events", "features")
 #: Columns that are protected attributes by their name: they may be declared only as
 #: ``protected`` (fairness measurement), never as model inputs.
@@ -87,56 +108,6 @@ _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
 #: Protected columns read as numbers (the others are text).
 _NUMERIC_PROTECTED = {"age": "float", "birth_year": "int"}
-
-
-@dataclass(frozen=True)
-class FeatureMeta:
-    """One column of the features table and what it means (a validated metadata row).
-
-    ``risk_direction``: +1 a higher value means more risk, -1 less, 0 unknown (no
-    monotone constraint). ``low``/``high``: the values it can take (inclusive, infinite
-    = unbounded); ``integer``: whole numbers only; ``levels``: words for the codes 0, 1,
-    ... of an encoded category (their order is the code order). ``protected``: kept for
-    fairness measurement only, never a model input (dimension etc. then unused).
-    """
-
-    name: str
-    dimension: str = ""
-    description: str = ""
-    risk_direction: int = 0
-    actionable: bool = False
-    unit: str = ""
-    low: float = -math.inf
-    high: float = math.inf
-    integer: bool = False
-    levels: tuple[str, ...] = ()
-    protected: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON (infinite bounds as None)."""
-        out = asdict(self)
-        out["levels"] = list(self.levels)
-        out["low"] = None if math.isinf(self.low) else self.low
-        out["high"] = None if math.isinf(self.high) else self.high
-        return out
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> FeatureMeta:
-        """The inverse of :meth:`to_dict`."""
-        low, high = d.get("low"), d.get("high")
-        return cls(
-            name=str(d["name"]),
-            dimension=str(d.get("dimension", "")),
-            description=str(d.get("description", "")),
-            risk_direction=int(d.get("risk_direction", 0)),
-            actionable=bool(d.get("actionable", False)),
-            unit=str(d.get("unit", "")),
-            low=-math.inf if low is None else float(low),
-            high=math.inf if high is None else float(high),
-            integer=bool(d.get("integer", False)),
-            levels=tuple(str(v) for v in d.get("levels", ())),
-            protected=bool(d.get("protected", False)),
-        )
 
 
 @dataclass
@@ -538,41 +509,3 @@ def clear_byof(validated_dir: str | Path, rejects_dir: str | Path) -> None:
     ):
         for name in names:
             (folder / name).unlink(missing_ok=True)
-
-
-def write_passthrough(
-    features: pd.DataFrame,
-    protected: pd.DataFrame,
-    metadata: Sequence[FeatureMeta],
-    folder: str | Path,
-) -> dict[str, Path]:
-    """The three files of a features-mode folder (validated data, or the feature table)."""
-    folder = Path(folder)
-    paths = {
-        "features": io.write_parquet(features, folder / f"{FEATURES_TABLE}.parquet"),
-        "protected": io.write_parquet(protected, folder / f"{PROTECTED_TABLE}.parquet"),
-        "metadata": folder / METADATA_FILE,
-    }
-    io.write_json([m.to_dict() for m in metadata], paths["metadata"])
-    return paths
-
-
-def is_byof(folder: str | Path) -> bool:
-    """Whether ``folder`` (validated data or the feature table) holds features mode."""
-    return (Path(folder) / METADATA_FILE).is_file()
-
-
-def read_catalogue(folder: str | Path) -> list[FeatureMeta]:
-    """The validated catalogue written by :func:`write_passthrough`."""
-    path = Path(folder) / METADATA_FILE
-    return [FeatureMeta.from_dict(d) for d in json.loads(path.read_text())]
-
-
-def read_byof(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[FeatureMeta]]:
-    """Features, protected attributes and catalogue of a features-mode folder."""
-    folder = Path(folder)
-    return (
-        pd.read_parquet(folder / f"{FEATURES_TABLE}.parquet"),
-        pd.read_parquet(folder / f"{PROTECTED_TABLE}.parquet"),
-        read_catalogue(folder),
-    )

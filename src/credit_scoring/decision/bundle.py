@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring.config import CalibrateParams, DecisionParams, ScoreParams, TrainParams
-from credit_scoring.data.byof import FeatureMeta
+from credit_scoring.data.catalogue import FeatureMeta
 from credit_scoring.decision import explain, limits
 from credit_scoring.decision.scorecard import ScoreScale, assign_band
 from credit_scoring.features.registry import FeatureSpec, ValueRange, feature_spec

@@ -15,7 +15,7 @@ from typing import Any
 from credit_scoring import cluster
 from credit_scoring.artefacts import Paths
 from credit_scoring.config import Params
-from credit_scoring.data import byof
+from credit_scoring.data import catalogue as byof
 from credit_scoring.features import dask_engine, streaming
 from credit_scoring.features.registry import feature_names
 from credit_scoring.io import write_parquet

@@ -17,7 +17,7 @@ import pandas as pd
 from credit_scoring.artefacts import Paths, TrainLog, read_json
 from credit_scoring.audit import robustness as rb
 from credit_scoring.config import Params
-from credit_scoring.data import byof
+from credit_scoring.data.catalogue import is_byof
 from credit_scoring.data.validated import read_validated
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.features.compute import person_data
@@ -40,7 +40,7 @@ def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
         if progress is not None:
             progress(done, steps)
 
-    if byof.is_byof(paths.validated_dir):
+    if is_byof(paths.validated_dir):
         return _not_checkable(params, paths)
     model = CreditModel.load(paths.bundle)
     train_log = read_json(paths.train_log, TrainLog, "train")

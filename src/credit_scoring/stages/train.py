@@ -17,7 +17,7 @@ import pandas as pd
 from credit_scoring import cluster
 from credit_scoring.artefacts import Paths
 from credit_scoring.config import Params
-from credit_scoring.data import byof
+from credit_scoring.data import catalogue as byof_catalogue
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.features.registry import feature_names
 from credit_scoring.io import write_json, write_parquet
@@ -35,8 +35,10 @@ def run(params: Params) -> dict[str, Any]:
     table = pd.read_parquet(paths.features)
     names = feature_names(params.features.windows)
     catalogue = []  # features brought by the lender: their names and declared meaning
-    if byof.is_byof(paths.features_dir):
-        catalogue = [m for m in byof.read_catalogue(paths.features_dir) if not m.protected]
+    if byof_catalogue.is_byof(paths.features_dir):
+        catalogue = [
+            m for m in byof_catalogue.read_catalogue(paths.features_dir) if not m.protected
+        ]
         names = [m.name for m in catalogue]
     try:
         split = out_of_time_split(table, params.split)
