@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from credit_scoring.config import CalibrateParams, Params
@@ -16,8 +18,10 @@ from credit_scoring.data.byof import ingest_features
 from credit_scoring.data.catalogue import FeatureMeta
 from credit_scoring.decision.bundle import BUNDLE_FILE, CreditModel, user_feature_spec
 from credit_scoring.features.registry import feature_spec
+from credit_scoring.features.wording import reason_text
 from credit_scoring.modelling.split import out_of_time_split
 from credit_scoring.modelling.train import local_trainer
+from credit_scoring.stages import score
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "byof"
 
@@ -91,8 +95,6 @@ def test_level_words_and_missing_values_read_as_words():
         integer=True,
         levels=("unemployed", "self-employed", "salaried"),
     )
-    from credit_scoring.features.wording import reason_text
-
     spec = user_feature_spec(meta)
     assert reason_text(spec, 0.0) == "Employment: unemployed"
     assert reason_text(spec, None) == "Employment: not on record"
@@ -141,3 +143,22 @@ def test_registry_models_keep_the_registry_catalogue(small_model, tmp_path):
         assert loaded.spec(name) == feature_spec(name)
     with pytest.raises(KeyError, match="unknown feature"):
         loaded.spec("not_a_feature")
+
+
+def test_the_score_stage_scores_a_folder_of_lender_features(byof_model, tmp_path):
+    """`credit-scoring score --input <folder>` validates a features-mode folder as ingest
+    does: scored + rejected = input rows, the bad row rejected with its reason."""
+    model, _ = byof_model
+    model.save(tmp_path / "bundle")
+    folder = tmp_path / "new-people"
+    shutil.copytree(EXAMPLE, folder)
+    lines = (folder / "features.csv").read_text().splitlines()[:21]
+    bad = lines[1].split(",")
+    bad[0], bad[4] = "NEW", "2.5"  # utilisation above its max of 1
+    (folder / "features.csv").write_text("\n".join([*lines, ",".join(bad)]) + "\n")
+    out = score.run(
+        Params(), input_path=folder, output_dir=tmp_path / "scores", model_dir=tmp_path / "bundle"
+    )
+    assert (out["input rows"], out["scored"], out["rejected"]) == (21, 20, 1)
+    rejects = pd.read_parquet(tmp_path / "scores" / "rejects.parquet")
+    assert rejects["reason"].tolist() == ["utilisation 2.5 above max 1"]
