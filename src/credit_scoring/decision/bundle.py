@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,12 @@ from credit_scoring.config import CalibrateParams, DecisionParams, ScoreParams, 
 from credit_scoring.data.catalogue import FeatureMeta
 from credit_scoring.decision import explain, limits
 from credit_scoring.decision.scorecard import ScoreScale, assign_band
-from credit_scoring.features.registry import FeatureSpec, ValueRange, feature_spec
+from credit_scoring.features.registry import (
+    FeatureSpec,
+    ValueRange,
+    feature_spec,
+    split_gain_weights,
+)
 from credit_scoring.features.wording import Wording
 from credit_scoring.io import write_atomic, write_json
 from credit_scoring.modelling.calibrate import Calibrator, choose_calibrator
@@ -58,6 +64,8 @@ __all__ = [
     "decisions_frame",
     "user_feature_spec",
 ]
+
+logger = logging.getLogger(__name__)
 
 BOOSTER_FILE = "booster.txt"
 BUNDLE_FILE = "bundle.json"
@@ -127,6 +135,13 @@ class CreditModel:
         """
         names = self.feature_names
         params = self.train_params
+        unscored = [n for n, w in zip(names, split_gain_weights(names), strict=True) if w == 0]
+        if unscored and self.catalogue:
+            logger.warning(
+                "features %s share their names with unscored features of the registry: the "
+                "model carries them but never splits on them (rename them to score them)",
+                unscored,
+            )
         directions = [s.risk_direction for s in self.specs]
         constraints = directions if params.use_monotone_constraints else None
         trials: list[dict[str, Any]] = []
