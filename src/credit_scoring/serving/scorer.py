@@ -142,7 +142,7 @@ class Scorer:
                         "input": None,
                         "ctx": {
                             "error": "this model takes the lender's own features "
-                            "(GET /model lists them): POST them to /score_features"
+                            "(POST /model lists them): POST them to /score_features"
                         },
                     }
                 ],
