@@ -353,6 +353,9 @@ def robustness(params: ParamsOption = Path("params.yaml")) -> None:
     p = _load(params)
     with _stage("robustness"), _bar("gaming scenarios + stability") as progress:
         report = stage.run(p, progress=progress)
+    if report.get("not_checkable"):
+        console.print(f"robustness: {report['not_checkable']}")
+        return
     shown = {
         name: f"{s['status']}  p{100 * s['bounded_quantile']:g} {s['bounded_gain']:+.0f}  "
         f"mean {s['mean']:+.1f}  max {s['max']:+.0f}  "

@@ -92,6 +92,13 @@ class DataParams(_Section):
         "'data/simulated' is the simulate stage's output; point it at your own folder "
         "(docs/input-format.md) to use your own data.",
     )
+    mode: Literal["auto", "events", "features"] = Field(
+        "auto",
+        description="What the input folder holds: 'events' (profiles, outcomes, events, "
+        "contacts), 'features' (bring your own features: features.csv|parquet plus "
+        "feature_metadata.yaml|csv), or 'auto' (features when both of those files are "
+        "there, else events). docs/input-format.md.",
+    )
     validated_dir: str = "data/validated"
     rejects_dir: str = "data/rejects"
     quality_report: str = "reports/data_quality.json"

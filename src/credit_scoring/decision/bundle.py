@@ -2,12 +2,15 @@
 
 One object holds everything a decision needs: the ordered feature list and its
 metadata, the LightGBM booster, the calibrator, the 350-950 score scale and bands, the
-credit-limit policy and the benefit tiers. It is the only code that turns features into a
-decision: batch scoring, advice, robustness, MLflow, the service and the benchmarks all
-call it. Inputs come as a feature table (:meth:`CreditModel.decide`), a float64 matrix
-(:meth:`CreditModel.decide_matrix`, column arrays out) or mappings of feature values
-(:meth:`CreditModel.decide_records`, one plain-JSON decision record per person out). It is
-saved as plain files (LightGBM's text model and JSON) rather than a pickle, so loading it
+credit-limit policy and the benefit tiers, and its feature catalogue (what each feature
+means: dimension, risk direction, wording; from the feature registry, or declared by the
+lender for features they bring, :mod:`credit_scoring.data.byof`). It is the only code
+that turns features into a decision: batch scoring, advice, robustness, MLflow, the
+service and the benchmarks all call it. Inputs come as a feature table
+(:meth:`CreditModel.decide`), a float64 matrix (:meth:`CreditModel.decide_matrix`, column
+arrays out) or mappings of feature values (:meth:`CreditModel.decide_records`, one
+plain-JSON decision record per person out). It is saved as plain files (LightGBM's text
+model and JSON) rather than a pickle, so loading it
 never executes stored code.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +29,16 @@ import numpy as np
 import pandas as pd
 
 from credit_scoring.config import CalibrateParams, DecisionParams, ScoreParams, TrainParams
+from credit_scoring.data.catalogue import FeatureMeta
 from credit_scoring.decision import encoding, explain, limits, reason_codes
 from credit_scoring.decision.scorecard import ScoreScale, assign_band
-from credit_scoring.features.registry import feature_spec, monotone_constraints
+from credit_scoring.features.registry import (
+    FeatureSpec,
+    ValueRange,
+    feature_spec,
+    split_gain_weights,
+)
+from credit_scoring.features.wording import Wording
 from credit_scoring.io import write_atomic, write_json
 from credit_scoring.modelling.calibrate import Calibrator, choose_calibrator
 from credit_scoring.modelling.split import Split
@@ -40,7 +51,7 @@ from credit_scoring.modelling.train import (
     predict_margin,
     tune_lightgbm,
 )
-from credit_scoring.schemas import DIMENSIONS
+from credit_scoring.schemas import DIMENSIONS, Dimension
 
 __all__ = [
     "BOOSTER_FILE",
@@ -51,7 +62,10 @@ __all__ = [
     "FeatureInputError",
     "decision_records",
     "decisions_frame",
+    "user_feature_spec",
 ]
+
+logger = logging.getLogger(__name__)
 
 BOOSTER_FILE = "booster.txt"
 BUNDLE_FILE = "bundle.json"
@@ -67,6 +81,9 @@ class CreditModel:
     and limit policy, the training and calibration params, the seed); :meth:`fit` learns
     ``booster``, ``calibrator``, ``best_iteration``, ``metadata`` and ``training`` (the
     learning curves, calibration report and tuning trials) and returns ``self``;
+    ``catalogue`` holds the metadata of features the lender declared (bring your own
+    features); every other feature's meaning comes from the feature registry, so
+    :meth:`spec` answers for both and constraints, points, reasons and limits follow;
     :meth:`save` / :meth:`load` write and read the learned state as plain files. Every
     decision (batch, service, advice, robustness, benchmarks) goes through this class.
     """
@@ -88,11 +105,15 @@ class CreditModel:
     reason_codes_version: str = reason_codes.REASON_CODES_VERSION
     #: How the booster sees missing and thin values (decision/encoding.py), set by fit.
     encoding: dict[str, Any] | None = None
+    catalogue: list[FeatureMeta] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.feature_names = list(self.feature_names)
+        self.catalogue = [m for m in self.catalogue if not m.protected]
+        self._declared = {m.name: user_feature_spec(m) for m in self.catalogue}
         self.scale = ScoreScale.from_params(self.score_params)
-        self.feature_dimensions = [feature_spec(n).dimension.value for n in self.feature_names]
+        self.specs = [self.spec(n) for n in self.feature_names]
+        self.feature_dimensions = [s.dimension.value for s in self.specs]
         self._col = {n: i for i, n in enumerate(self.feature_names)}
         self.used = (
             explain.used_features(self.booster, self.best_iteration)
@@ -106,13 +127,19 @@ class CreditModel:
             else explain.Reference.population_mean(len(self.feature_names))
         )
 
+    def spec(self, name: str) -> FeatureSpec:
+        """What a feature means: the lender's declaration if it brought the feature, else
+        the feature registry's (``KeyError`` for a name neither knows)."""
+        declared = self._declared.get(name)
+        return declared if declared is not None else feature_spec(name)
+
     # --- learning --------------------------------------------------------------------
 
     def fit(self, split: Split, trainer: Trainer | None = None) -> CreditModel:
         """Learn the model out of time: LightGBM on ``split.train`` (early stopping on
         ``split.validation``), the calibrator on ``split.calibration``. Returns ``self``.
 
-        Monotone constraints come from the feature registry (when
+        Monotone constraints come from the features' risk directions (:meth:`spec`; when
         ``train_params.use_monotone_constraints``); with ``train_params.tune.enabled`` a
         seeded random search picks the LightGBM params first. ``trainer`` fits the booster
         (default: the local :func:`~credit_scoring.modelling.train.local_trainer`; the Dask
@@ -120,7 +147,15 @@ class CreditModel:
         """
         names = self.feature_names
         params = self.train_params
-        constraints = monotone_constraints(names) if params.use_monotone_constraints else None
+        unscored = [n for n, w in zip(names, split_gain_weights(names), strict=True) if w == 0]
+        if unscored and self.catalogue:
+            logger.warning(
+                "features %s share their names with unscored features of the registry: the "
+                "model carries them but never splits on them (rename them to score them)",
+                unscored,
+            )
+        directions = [s.risk_direction for s in self.specs]
+        constraints = directions if params.use_monotone_constraints else None
         # Missing and thinly-based values as the booster sees them (decision/encoding.py).
         # The Dask trainer reads raw features on its workers, so it trains without encoding.
         local = trainer is None or getattr(trainer, "__qualname__", "").startswith("local_trainer.")
@@ -267,6 +302,7 @@ class CreditModel:
                 self.reference,
                 points_per_margin=parts.points_per_margin,
                 declined=score < policy.cutoff_score,
+                catalogue=self.specs,
             )
             out["limit_reasons"] = reason_codes.limit_reasons(
                 factors, score, declared, verified, policy
@@ -336,6 +372,7 @@ class CreditModel:
                 "reason_reference": self.reason_reference,
                 "reason_codes_version": self.reason_codes_version,
                 "encoding": self._encoding,
+                "catalogue": [m.to_dict() for m in self.catalogue],
             },
             folder / BUNDLE_FILE,
         )
@@ -363,11 +400,45 @@ class CreditModel:
                 spec.get("reason_codes_version", reason_codes.REASON_CODES_VERSION)
             ),
             encoding=spec.get("encoding"),  # older bundles: none (trained on raw values)
+            catalogue=[FeatureMeta.from_dict(d) for d in spec.get("catalogue", [])],
         )
 
     def _check_fitted(self) -> None:
         if self.booster is None or self.calibrator is None:
             raise ValueError("this CreditModel is not fitted: call fit(split) or load(folder)")
+
+
+def user_feature_spec(meta: FeatureMeta) -> FeatureSpec:
+    """A lender-declared feature as a registry-shaped :class:`FeatureSpec`.
+
+    Its reason reads ``"<description>: <value>"`` (``"<description>: not on record"``
+    when missing), the value formatted by its unit; a whole-number feature without a unit
+    reads as a count, an encoded category as its level word. No window (a static fact);
+    scored; its range is the declared ``min``/``max``; the example (API documentation) is
+    0 clipped into that range.
+    """
+    if meta.protected:
+        raise ValueError(f"{meta.name!r} is a protected attribute, never a model feature")
+    text = (meta.description or meta.name).replace("{", "{{").replace("}", "}}")
+    unit = "count" if meta.unit == "" and meta.integer else meta.unit
+    low, high = meta.low, meta.high
+    example = float(min(max(0.0, low), high))
+    if meta.integer and not example.is_integer():
+        example = float(np.ceil(example)) if example == low else float(np.floor(example))
+    return FeatureSpec(
+        name=meta.name,
+        dimension=Dimension(meta.dimension),
+        description=meta.description or meta.name,
+        risk_direction=meta.risk_direction,
+        actionable=meta.actionable,
+        unit=unit,
+        scored=True,
+        window=None,
+        reason=Wording(text=f"{text}: {{v}}", missing=f"{text}: not on record"),
+        example=example,
+        values=ValueRange(low, high, integer=meta.integer),
+        levels=meta.levels,
+    )
 
 
 def decision_records(cols: Mapping[str, Any], with_reasons: bool) -> list[dict[str, Any]]:

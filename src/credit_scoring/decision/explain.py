@@ -37,7 +37,7 @@ from numpy.typing import ArrayLike
 from credit_scoring.decision import reason_codes
 from credit_scoring.decision.reason_codes import REASON_CODES, ReasonCode
 from credit_scoring.decision.scorecard import ScoreScale
-from credit_scoring.features.registry import feature_spec
+from credit_scoring.features.registry import FeatureSpec, feature_spec
 from credit_scoring.modelling.calibrate import Calibrator
 from credit_scoring.modelling.train import prediction_threads
 from credit_scoring.schemas import DIMENSIONS
@@ -377,24 +377,48 @@ class Reference:
 @functools.lru_cache(maxsize=32)
 def _reason_columns(
     feature_names: tuple[str, ...],
+    catalogue: tuple[FeatureSpec, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[ReasonCode, ...]]:
     """Per feature: the index of its value code and of its absence code in ``codes`` (-1:
     none, or not permissible), whether it may give reasons at all (scored, constrained,
-    covered), and its risk direction; ``codes`` lists every permissible code once."""
-    codes = tuple(c for c in REASON_CODES if c.permissible)
+    covered), and its risk direction; ``codes`` lists every permissible code once.
+
+    A feature of ``catalogue`` the registry does not know (a lender's declared feature)
+    gets a value code of its own, ``U:<name>``, worded from its declaration."""
+    codes = [c for c in REASON_CODES if c.permissible]
     at = {c.code: i for i, c in enumerate(codes)}
     f = len(feature_names)
     value_code, missing_code = np.full(f, -1), np.full(f, -1)
     eligible, direction = np.zeros(f, dtype=bool), np.zeros(f)
     for j, name in enumerate(feature_names):
-        spec = feature_spec(name)
-        eligible[j] = reason_codes.can_give_reason(spec)
+        spec = feature_spec(name) if catalogue is None else catalogue[j]
         direction[j] = spec.risk_direction
+        if not _in_registry(name):
+            eligible[j] = spec.scored and spec.risk_direction != 0
+            if eligible[j]:
+                at[f"U:{name}"] = len(codes)
+                codes.append(declared_code(spec))
+                value_code[j] = at[f"U:{name}"]
+            continue
+        eligible[j] = reason_codes.can_give_reason(spec)
         for missing, out in ((False, value_code), (True, missing_code)):
             code = reason_codes.code_for(name, missing)
             if code is not None and code.permissible:
                 out[j] = at[code.code]
-    return value_code, missing_code, eligible, direction, codes
+    return value_code, missing_code, eligible, direction, tuple(codes)
+
+
+def _in_registry(name: str) -> bool:
+    try:
+        feature_spec(name)
+    except KeyError:
+        return False
+    return True
+
+
+def declared_code(spec: FeatureSpec) -> ReasonCode:
+    """The reason code of a lender's declared feature: ``U:<name>``, its declared wording."""
+    return ReasonCode(f"U:{spec.name}", spec.reason.text, (spec.name,), zero=spec.reason.zero)
 
 
 def adverse_reasons(
@@ -406,6 +430,7 @@ def adverse_reasons(
     reference: Reference,
     points_per_margin: ArrayLike | None = None,
     declined: ArrayLike | None = None,
+    catalogue: Sequence[FeatureSpec] | None = None,
 ) -> list[list[dict[str, Any]]]:
     """Adverse-action reasons: the codes that lowered each person's score most against
     ``reference`` (see :mod:`credit_scoring.decision.reason_codes` for the rules).
@@ -416,6 +441,11 @@ def adverse_reasons(
     is worse than the reference value in the feature's risk direction, or missing where
     an absence code states that absence. A code's contribution is the sum of its features'
     deltas; up to ``max_reasons`` codes with the largest ones are given, largest first.
+
+    ``catalogue``: the features' metadata in feature order (the bundle's; default: the
+    feature registry). A feature the registry does not know (a lender's own, declared in
+    its metadata) gets its own code ``U:<name>`` worded from its declaration, permissible
+    when it is scored and constrained; its missing values give no reason.
 
     Each reason is a dict with ``code``, ``feature`` (the code's feature with the largest
     delta, whose value fills the sentence), ``dimension``, ``value`` (None when missing),
@@ -442,7 +472,9 @@ def adverse_reasons(
     if max_reasons < 0:
         raise ValueError(f"max_reasons must be >= 0; got {max_reasons}")
     names = tuple(str(s) for s in feature_names)
-    value_code, missing_code, eligible, direction, codes = _reason_columns(names)
+    value_code, missing_code, eligible, direction, codes = _reason_columns(
+        names, None if catalogue is None else tuple(catalogue)
+    )
     if max_reasons == 0 or not codes:
         return [[] for _ in range(n)]
     fallback = {
@@ -481,7 +513,7 @@ def adverse_reasons(
     if points_per_margin is not None:
         ppm = np.broadcast_to(np.asarray(points_per_margin, dtype=np.float64), (n,))
         pts = np.round(-ppm[:, None] * top_c, 1)
-    specs = {j: feature_spec(names[j]) for j in range(f)}
+    specs = {j: feature_spec(names[j]) if catalogue is None else catalogue[j] for j in range(f)}
     out: list[list[dict[str, Any]]] = []
     for i in range(n):
         row = []

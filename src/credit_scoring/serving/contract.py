@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -150,6 +151,49 @@ class AdviceRequest(_Strict):
     )
     with_reasons: bool = Field(
         False, description="Add reasons and dimension points to today's decision."
+    )
+
+
+# --------------------------------------------------------------------------- any model's features
+
+
+def catalogue_features_model(specs: Sequence[FeatureSpec]) -> type[BaseModel]:
+    """The request model of one served bundle's own features (its catalogue: registry
+    features or features the lender brought): each an optional float within the
+    feature's range (whole numbers when it is integer), unknown names refused."""
+    fields: dict[str, Any] = {}
+    for spec in specs:
+        extra = {"multiple_of": 1.0} if spec.value_range.integer else {}
+        fields[spec.name] = (
+            float | None,
+            Field(None, description=spec.description, **feature_bounds(spec), **extra),
+        )
+    return create_model(
+        "ModelFeatures",
+        __config__=ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True),
+        **fields,
+    )
+
+
+class FeaturesRequest(_Strict):
+    """One person's values of the served model's own features, by name (``/model`` lists
+    them): for models of features the lender brought (``data.mode: features``), and any
+    other. Checked against the model's catalogue when the request is scored: an unknown
+    name or a value outside the feature's range is a 400 naming the field."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"features": {"n_late_12m": 1, "utilisation": 0.42}, "with_reasons": True}
+        }
+    )
+
+    features: dict[Annotated[str, Field(min_length=1, max_length=128)], float | None] = Field(
+        max_length=10_000,
+        description="Feature name -> value (null or left out = missing, as in training).",
+        examples=[{"n_late_12m": 1, "utilisation": 0.42}],
+    )
+    with_reasons: bool = Field(
+        True, description="Add adverse-action reasons and dimension points.", examples=[True]
     )
 
 

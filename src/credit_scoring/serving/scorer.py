@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic_core import ValidationError
 
 from credit_scoring import schemas
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.features.compute import compute_features, network_event_mask
 from credit_scoring.features.registry import (
-    feature_spec,
     feature_windows,
 )
 from credit_scoring.schemas import DIMENSIONS
@@ -25,6 +25,7 @@ from credit_scoring.serving.contract import (
     BatchTooLargeError,
     EventsRequest,
     Features,
+    catalogue_features_model,
     utc_naive,
 )
 
@@ -103,7 +104,9 @@ class Scorer:
         self.max_batch = int(max_batch)
         self.version = str(info.get("model_version", "unknown"))
         self.windows = feature_windows(model.feature_names)
-        unknown = sorted(set(model.feature_names) - set(Features.model_fields))
+        self.features_model = catalogue_features_model(model.specs)
+        declared = {m.name for m in model.catalogue}  # features the lender brought
+        unknown = sorted(set(model.feature_names) - set(Features.model_fields) - declared)
         if unknown:
             raise ValueError(
                 f"the model uses features the API does not declare: {unknown[:5]} "
@@ -126,8 +129,37 @@ class Scorer:
             d["model_version"] = self.version
         return decisions
 
+    def _registry_features_only(self) -> None:
+        """The typed routes take the registry's features: a model of features the lender
+        brought is scored through :meth:`score_features` (a 400 naming the route)."""
+        if self.model.catalogue:
+            raise ValidationError.from_exception_data(
+                "Features",
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("features",),
+                        "input": None,
+                        "ctx": {
+                            "error": "this model takes the lender's own features "
+                            "(POST /model lists them): POST them to /score_features"
+                        },
+                    }
+                ],
+            )
+
+    def score_features(
+        self, features: Mapping[str, float | None], with_reasons: bool = True
+    ) -> dict:
+        """One person's decision from the served model's own features by name, checked
+        against its catalogue (unknown name, value out of range: pydantic's
+        ``ValidationError`` naming the field, a 400 in the service)."""
+        checked = self.features_model.model_validate(dict(features)).model_dump()
+        return self._versioned([self.model.decide_one(checked, with_reasons)])[0]
+
     def score(self, features: dict[str, float | None], with_reasons: bool = True) -> dict:
         """One person's decision from their feature values (missing = unknown)."""
+        self._registry_features_only()
         return self._versioned([self.model.decide_one(features, with_reasons)])[0]
 
     def score_batch(
@@ -139,6 +171,7 @@ class Scorer:
                 f"people: {len(people)} people in one call; at most {self.max_batch} "
                 "(serve.max_batch) are accepted; split the batch"
             )
+        self._registry_features_only()
         return self._versioned(self.model.decide_records(people, with_reasons))
 
     def advise(
@@ -155,6 +188,7 @@ class Scorer:
         from credit_scoring.config import AdviceParams
         from credit_scoring.decision.advice import advise
 
+        self._registry_features_only()
         today = self.model.decide_one(features, with_reasons)
         row = {n: np.nan if features.get(n) is None else float(features[n]) for n in features}
         params = AdviceParams(max_actions=max_actions, min_gain_points=min_gain_points)
@@ -173,6 +207,7 @@ class Scorer:
 
     def score_events(self, req: EventsRequest) -> dict:
         """Raw behaviour -> features (pipeline code) -> decision."""
+        self._registry_features_only()
         table = self.features_from_events(req)
         return self._versioned(self.model.decide_records(table, req.with_reasons))[0]
 
@@ -182,7 +217,7 @@ class Scorer:
         used = set(np.asarray(m.feature_names)[np.asarray(m.used, dtype=bool)])
         features = []
         for name in m.feature_names:
-            spec = feature_spec(name)
+            spec = m.spec(name)
             features.append(
                 {
                     "name": name,

@@ -21,6 +21,7 @@ from credit_scoring.serving.contract import (
     BatchTooLargeError,
     Decision,
     EventsRequest,
+    FeaturesRequest,
     ModelInfo,
     ScoreRequest,
 )
@@ -47,6 +48,12 @@ class CreditScoring:
     def score(self, request: ScoreRequest, /) -> Decision:
         """One person's features -> the full decision."""
         return Decision(**self.scorer.score(request.features.model_dump(), request.with_reasons))
+
+    @bentoml.api(route="/score_features")
+    def score_features(self, request: FeaturesRequest, /) -> Decision:
+        """The served model's own features by name (for features the lender brought) ->
+        the full decision; a 400 names an unknown feature or a value out of its range."""
+        return Decision(**self.scorer.score_features(request.features, request.with_reasons))
 
     @bentoml.api(route="/score_batch")
     def score_batch(self, request: BatchRequest, /) -> BatchDecisions:

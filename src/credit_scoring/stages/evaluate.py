@@ -23,7 +23,6 @@ from credit_scoring.audit import fairness as fairness_mod
 from credit_scoring.config import Params
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.decision.scorecard import ScoreScale
-from credit_scoring.features.registry import feature_spec
 from credit_scoring.io import write_atomic, write_json
 from credit_scoring.modelling.metrics import auc, auc_interval, bootstrap_intervals, brier, ece, psi
 from credit_scoring.modelling.split import EVIDENCE, select_slice
@@ -122,7 +121,7 @@ def run(params: Params) -> dict[str, Any]:
     fair = fairness(p, paths, test, decisions, true_pd)
     metrics["fairness"] = fairness_mod.summary_metrics(fair)
     write_json(fair, paths.fairness)
-    dims = {n: feature_spec(n).dimension.value for n in model.feature_names}
+    dims = dict(zip(model.feature_names, model.feature_dimensions, strict=True))
     imp = ev.importance_table(model.booster, model.feature_names, dims)
     write_json(metrics, paths.metrics)
     for name, df in {

@@ -2,7 +2,10 @@
 
 Writes ``features.parquet`` (label + features) and ``protected.parquet`` (fairness only,
 never model inputs). The local engine streams the validated events a chunk of people at a
-time; ``engine: dask`` computes the same table on a Dask cluster.
+time; ``engine: dask`` computes the same table on a Dask cluster. With features brought by
+the lender (``data.mode: features``, :mod:`credit_scoring.data.byof`) ingest has already
+written both tables in this shape: they are passed through, with their catalogue
+(``feature_metadata.json``), whatever the engine.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from credit_scoring import cluster
 from credit_scoring.artefacts import Paths
 from credit_scoring.config import Params
+from credit_scoring.data import catalogue as byof
 from credit_scoring.features import dask_engine, streaming
 from credit_scoring.features.registry import feature_names
 from credit_scoring.io import write_parquet
@@ -20,9 +24,12 @@ from credit_scoring.stages import Progress
 
 def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
     """Compute and write the feature table; returns rows, features, observation dates."""
+    paths = Paths.from_params(params)
+    if byof.is_byof(paths.validated_dir):
+        return _passthrough(paths)
+    (paths.features_dir / byof.METADATA_FILE).unlink(missing_ok=True)  # of an earlier run
     if params.engine == "dask":
         return _on_dask(params, progress)
-    paths = Paths.from_params(params)
     summary = streaming.write_features(
         paths.validated_dir,
         paths.features_dir,
@@ -55,4 +62,16 @@ def _on_dask(params: Params, progress: Progress | None) -> dict[str, Any]:
         "rows": len(table),
         "features": len(feature_names(params.features.windows)),
         "observation dates": table["observation_date"].nunique(),
+    }
+
+
+def _passthrough(paths: Paths) -> dict[str, Any]:
+    """Features brought by the lender: validated by ingest, copied as they are."""
+    features, protected, catalogue = byof.read_byof(paths.validated_dir)
+    byof.write_passthrough(features, protected, catalogue, paths.features_dir)
+    return {
+        "rows": len(features),
+        "features": sum(not m.protected for m in catalogue),
+        "observation dates": features["observation_date"].nunique(),
+        "source": "brought by the lender (data.mode: features)",
     }

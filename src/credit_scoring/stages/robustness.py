@@ -18,6 +18,7 @@ import pandas as pd
 from credit_scoring.artefacts import Paths, TrainLog, read_json
 from credit_scoring.audit import robustness as rb
 from credit_scoring.config import Params
+from credit_scoring.data.catalogue import is_byof
 from credit_scoring.data.validated import read_validated
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.features.compute import person_data
@@ -40,6 +41,8 @@ def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
         if progress is not None:
             progress(done, steps)
 
+    if is_byof(paths.validated_dir):
+        return _not_checkable(params, paths)
     model = CreditModel.load(paths.bundle)
     train_log = read_json(paths.train_log, TrainLog, "train")
     table = pd.read_parquet(paths.features)
@@ -105,4 +108,37 @@ def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
     }
     for fname, fig in figures.items():
         write_atomic(out / fname, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110))
+    return report
+
+
+def _not_checkable(params: Params, paths: Paths) -> dict[str, Any]:
+    """Features brought by the lender have no events behind them: there is no activity to
+    add and no earlier history to re-score, so the audit says so instead of passing."""
+    r = params.robustness
+    why = (
+        "not checkable: the features were brought by the lender (data.mode: features), "
+        "there are no events to add cheap activity to or to re-score a month earlier"
+    )
+    report = {
+        "not_checkable": why,
+        "sample_people": 0,
+        "good_contact_pool": 0,
+        "bounds": {
+            "max_gain_points": r.max_gain_points,
+            "gain_quantile": r.gain_quantile,
+            "max_p90_change_points": r.stability.max_p90_change_points,
+        },
+        "gaming": {},
+        "stability": {"lag_days": r.stability.lag_days},
+        "summary": {
+            "max_bounded_gain": 0.0,
+            "worst_scenario": "not checkable",
+            "stable_p90_change": 0.0,
+            "passed": False,
+            "checked": False,
+        },
+        "breaches": [],
+    }
+    write_json(report, paths.robustness)
+    write_atomic(paths.robustness_dir / "README.txt", lambda tmp: tmp.write_text(why + "\n"))
     return report

@@ -3,7 +3,8 @@ points) with the deployable bundle.
 
 Writes ``decisions.parquet`` and ``rejects.parquet`` (rows that cannot be scored, with the
 reason); input rows = scored + rejected. The input is the feature table by default, or any
-features file, or a folder of raw input files scored through the feature code.
+features file, or a folder of raw input files scored through the feature code (or, for a
+folder of features the lender brought, validated as ingest does).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 
 from credit_scoring.artefacts import Paths
 from credit_scoring.config import Params
+from credit_scoring.data import byof
 from credit_scoring.data.ingest import ingest
 from credit_scoring.decision.batch import score_features
 from credit_scoring.decision.bundle import CreditModel, decisions_frame
@@ -38,7 +40,11 @@ def run(
     source = input_path or paths.features
     out = dataclasses.replace(paths, scores_dir=output_dir) if output_dir else paths
     model = CreditModel.load(model_dir or paths.bundle)
-    if source.is_dir():
+    if source.is_dir() and byof.input_mode(source, params.data.mode) == "features":
+        found = byof.ingest_features(source)  # features the lender brought, validated
+        table, upstream = found.features, found.rejects
+        n_input = len(table) + len(upstream)
+    elif source.is_dir():
         result = ingest(source)
         table = compute_features(result.data, params.features.windows)
         upstream = result.rejects.get("outcomes")

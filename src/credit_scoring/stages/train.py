@@ -20,6 +20,7 @@ import pandas as pd
 from credit_scoring import cluster
 from credit_scoring.artefacts import Paths
 from credit_scoring.config import Params
+from credit_scoring.data import catalogue as byof_catalogue
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.features.registry import feature_names
 from credit_scoring.io import write_json, write_parquet
@@ -36,6 +37,12 @@ def run(params: Params) -> dict[str, Any]:
     paths = Paths.from_params(params)
     table = pd.read_parquet(paths.features)
     names = feature_names(params.features.windows)
+    catalogue = []  # features brought by the lender: their names and declared meaning
+    if byof_catalogue.is_byof(paths.features_dir):
+        catalogue = [
+            m for m in byof_catalogue.read_catalogue(paths.features_dir) if not m.protected
+        ]
+        names = [m.name for m in catalogue]
     try:
         split = make_split(table, params.split, params.base.seed)
     except SplitError as err:
@@ -57,6 +64,7 @@ def run(params: Params) -> dict[str, Any]:
         train_params=params.train,
         calibrate_params=params.calibrate,
         seed=params.base.seed,
+        catalogue=catalogue,
     )
     if params.engine == "dask":
         with cluster.dask_client(params.dask) as client:
