@@ -383,8 +383,8 @@ def _reason_columns(
     none, or not permissible), whether it may give reasons at all (scored, constrained,
     covered), and its risk direction; ``codes`` lists every permissible code once.
 
-    A feature of ``catalogue`` the registry does not know (a lender's declared feature)
-    gets a value code of its own, ``U:<name>``, worded from its declaration."""
+    A feature of ``catalogue`` that is not the registry's (a lender's declared feature,
+    even one sharing a registry name) gets a value code of its own, ``U:<name>``, worded from its declaration."""
     codes = [c for c in REASON_CODES if c.permissible]
     at = {c.code: i for i, c in enumerate(codes)}
     f = len(feature_names)
@@ -393,7 +393,7 @@ def _reason_columns(
     for j, name in enumerate(feature_names):
         spec = feature_spec(name) if catalogue is None else catalogue[j]
         direction[j] = spec.risk_direction
-        if not _in_registry(name):
+        if catalogue is not None and not _registry_spec(name, spec):
             eligible[j] = spec.scored and spec.risk_direction != 0
             if eligible[j]:
                 at[f"U:{name}"] = len(codes)
@@ -408,12 +408,13 @@ def _reason_columns(
     return value_code, missing_code, eligible, direction, tuple(codes)
 
 
-def _in_registry(name: str) -> bool:
+def _registry_spec(name: str, spec: FeatureSpec) -> bool:
+    """``spec`` is the registry's own feature ``name`` (not a lender's declaration that
+    happens to share its name)."""
     try:
-        feature_spec(name)
+        return feature_spec(name) == spec
     except KeyError:
         return False
-    return True
 
 
 def declared_code(spec: FeatureSpec) -> ReasonCode:
@@ -443,8 +444,8 @@ def adverse_reasons(
     deltas; up to ``max_reasons`` codes with the largest ones are given, largest first.
 
     ``catalogue``: the features' metadata in feature order (the bundle's; default: the
-    feature registry). A feature the registry does not know (a lender's own, declared in
-    its metadata) gets its own code ``U:<name>`` worded from its declaration, permissible
+    feature registry). A lender's own feature (declared in its metadata, not the
+    registry's) gets its own code ``U:<name>`` worded from its declaration, permissible
     when it is scored and constrained; its missing values give no reason.
 
     Each reason is a dict with ``code``, ``feature`` (the code's feature with the largest

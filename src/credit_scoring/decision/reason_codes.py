@@ -48,7 +48,7 @@ from credit_scoring.features.wording import Wording, reason_text
 
 #: Bump when any code, sentence, feature list or permissibility changes (and update
 #: ``TABLE_DIGEST`` in the test that pins it).
-REASON_CODES_VERSION = "2026-11-29.2"
+REASON_CODES_VERSION = "2026-11-29.3"
 
 _SEVERE = f"{SEVERE_DPD} or more days late"
 
@@ -180,6 +180,49 @@ REASON_CODES: tuple[ReasonCode, ...] = (
         "Income not verified",
         on_missing=True,
     ),
+    # ---- current accounts and the loan applied for (optional tables, docs/input-format.md)
+    _c(
+        "CH20",
+        "overdraft_days_365d",
+        "Your current account was overdrawn on {v} in the last 365 days",
+    ),
+    _c(
+        "CH21",
+        "overdraft_share_90d",
+        "Your current account was overdrawn on {v} of days in the last 90 days",
+    ),
+    _c("CH22", "n_fees_365d", "{v} bank fee{s} charged in the last 365 days"),
+    _c(
+        "FC20",
+        "income_monthly_90d",
+        "Income credited to your account averaged {v} a month in the last 90 days",
+        zero="No income credited to your account in the last 90 days",
+    ),
+    _c(
+        "FC21",
+        "income_months_12m",
+        "Income was credited to your account in {v} of the last 12",
+        zero="No income credited to your account in the last 12 months",
+    ),
+    _c("FC22", "min_balance_90d", "Your lowest account balance in the last 90 days was {v}"),
+    _c(
+        "FC23",
+        "instalment_to_income",
+        "The instalment applied for is {v} times your monthly income",
+    ),
+    _c("FC24", "loan_to_income", "The amount applied for is {v} times your monthly income"),
+    _c(
+        "FC91",
+        ("income_monthly_90d", "income_months_12m", "min_balance_90d", "overdraft_share_90d"),
+        "No current-account history on record",
+        on_missing=True,
+    ),
+    _c(
+        "BP20",
+        "debit_to_credit_90d",
+        "You paid out {v} times what came into your account in the last 90 days",
+    ),
+    _c("IT20", "bank_account_months", "Your current account history is {v} long"),
     # ---- behaviour preferences
     _c(
         "BP01",
