@@ -384,7 +384,8 @@ def _reason_columns(
     covered), and its risk direction; ``codes`` lists every permissible code once.
 
     A feature of ``catalogue`` that is not the registry's (a lender's declared feature,
-    even one sharing a registry name) gets a value code of its own, ``U:<name>``, worded from its declaration."""
+    even one sharing a registry name) gets a value code of its own, ``U:<name>``, worded
+    from its declaration."""
     codes = [c for c in REASON_CODES if c.permissible]
     at = {c.code: i for i, c in enumerate(codes)}
     f = len(feature_names)
