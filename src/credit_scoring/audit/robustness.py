@@ -31,6 +31,7 @@ Pure functions only; the ``robustness`` CLI command reads and writes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -92,7 +93,7 @@ def _add_events(
     new["event_id"] = [f"gaming-{tag}-{start}-{i}" for i in range(len(new))]
     new = conform(new, EVENTS)
     events = pd.concat([data.events, new[list(data.events.columns)]], ignore_index=True)
-    return BehaviourData(data.profiles, data.outcomes, events, data.contacts)
+    return dataclasses.replace(data, events=events)
 
 
 def tiny_topups(
@@ -176,7 +177,7 @@ def declared_to_verified(
             verified < declared
         )
     prof.loc[lower, "declared_income"] = verified[lower]
-    edited = BehaviourData(prof, data.outcomes, data.events, data.contacts)
+    edited = dataclasses.replace(data, profiles=prof)
     who = targets[targets["person_id"].isin(prof.loc[lower, "person_id"])]
     if who.empty:
         return edited
@@ -242,7 +243,7 @@ def profile_edits(
         missing = mine & prof[col].isna().to_numpy(dtype=bool)
         prof.loc[missing, col] = value
     k = 3
-    edited = BehaviourData(prof, data.outcomes, data.events, data.contacts)
+    edited = dataclasses.replace(data, profiles=prof)
     return _add_events(
         edited,
         {
@@ -292,7 +293,7 @@ def good_contacts(
         CONTACTS,
     )
     contacts = pd.concat([data.contacts, new[list(data.contacts.columns)]], ignore_index=True)
-    return BehaviourData(data.profiles, data.outcomes, data.events, contacts)
+    return dataclasses.replace(data, contacts=contacts)
 
 
 def all_of_the_above(
@@ -347,7 +348,7 @@ def choose_people(
 def _only(data: BehaviourData, targets: pd.DataFrame) -> BehaviourData:
     """``data`` with its outcome rows reduced to ``targets`` (in that order)."""
     outcomes = targets[KEYS].merge(data.outcomes, on=KEYS, how="left")
-    return BehaviourData(data.profiles, outcomes, data.events, data.contacts)
+    return dataclasses.replace(data, outcomes=outcomes)
 
 
 def score_people(
@@ -602,7 +603,7 @@ def score_changes(
     targets = targets[KEYS].drop_duplicates().reset_index(drop=True)
     now = score_people(model, _only(data, targets), windows)
     earlier_rows = lagged(targets, lag_days)
-    earlier_data = BehaviourData(data.profiles, earlier_rows, data.events, data.contacts)
+    earlier_data = dataclasses.replace(data, outcomes=earlier_rows)
     earlier = score_people(model, earlier_data, windows)
     material = material_change(data, targets, lag_days) | credit_change(now, earlier)
     s_now, s_earlier = now["score"].to_numpy(), earlier["score"].to_numpy()
