@@ -299,12 +299,13 @@ def test_a_scenario_that_moves_nobody_is_not_exercised_not_passed(cohort, small_
     def nothing(d, t, rng, c):
         return d
 
-    def harmless(d, t, rng, c):  # touches everyone, moves no score: an old address change
+    def harmless(d, t, rng, c):  # touches everyone, moves no score: an event after the
+        # observation date, which point-in-time features never read
         return rb._add_events(
             d,
             {
                 "person_id": t["person_id"].to_numpy(dtype=object),
-                "event_time": t["observation_date"] - pd.Timedelta(days=3000),
+                "event_time": t["observation_date"] + pd.Timedelta(days=3),
                 "event_type": rb.EventType.ADDRESS_CHANGE.value,
             },
             "old",
