@@ -212,7 +212,7 @@ class LightGBMParams(_Section):
     min_child_samples: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         "auto",
         description="Fewest rows per leaf; 'auto' scales with the training rows: "
-        "clip(rows / 300, 5, 100), so 30,000 rows get 100 and 400 rows get 5.",
+        "clip(rows / 250, 5, 100), so 25,000 rows or more get 100 and 400 rows get 5.",
     )
     feature_fraction: float = Field(0.8, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)

@@ -356,10 +356,11 @@ def test_auto_sizes_scale_with_the_training_rows():
 
     auto = LightGBMParams(num_leaves="auto", min_child_samples="auto")
     assert size_params(auto, 30_000) == (15, 100)
+    assert size_params(auto, 29_600) == (15, 100), "the default world's ~30,000 rows: unchanged"
     assert size_params(auto, 400) == (4, 5)
     assert size_params(LightGBMParams(num_leaves=31, min_child_samples=7), 400) == (31, 7)
     got = lightgbm_params(auto, 0, None, n_train=2_400)
-    assert (got["num_leaves"], got["min_data_in_leaf"]) == (15, 8)
+    assert (got["num_leaves"], got["min_data_in_leaf"]) == (15, 10)
 
 
 def test_small_data_splits_with_auto_and_never_with_min_child_samples_100():

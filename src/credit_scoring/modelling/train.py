@@ -152,9 +152,10 @@ def size_params(lgbm: LightGBMParams, n_train: int | None) -> tuple[int, int]:
     """``(num_leaves, min_child_samples)`` with ``auto`` resolved for ``n_train`` rows.
 
     Small data needs small trees: ``min_child_samples: 100`` on 128 rows never splits.
-    ``auto`` = ``clip(rows / 100, 4, 15)`` leaves and ``clip(rows / 300, 5, 100)`` rows
-    per leaf; at 30,000 rows (the default world's training slice) these are the fixed
-    defaults 15 and 100, at 400 rows 4 and 5. ``n_train`` None = :data:`FULL_SIZE_ROWS`.
+    ``auto`` = ``clip(rows / 100, 4, 15)`` leaves and ``clip(rows / 250, 5, 100)`` rows
+    per leaf; from 25,000 rows (the default world's training slice has about 30,000) these
+    are the former fixed defaults 15 and 100, so the default world's model is unchanged;
+    at 400 rows 4 and 5. ``n_train`` None = :data:`FULL_SIZE_ROWS`.
     """
     n = FULL_SIZE_ROWS if n_train is None else int(n_train)
     leaves = lgbm.num_leaves
@@ -162,7 +163,7 @@ def size_params(lgbm: LightGBMParams, n_train: int | None) -> tuple[int, int]:
         leaves = int(np.clip(round(n / 100), 4, 15))
     min_child = lgbm.min_child_samples
     if min_child == "auto":
-        min_child = int(np.clip(round(n / 300), 5, 100))
+        min_child = int(np.clip(round(n / 250), 5, 100))
     return int(leaves), int(min_child)
 
 
