@@ -4,8 +4,8 @@ lender's own feature table, in a temp project (as tests/stages/test_pipeline.py 
 ``examples/byof`` (synthetic, 6 observation dates) runs today: ingest validates it in
 features mode, the features stage passes it through, and train, evaluate, score,
 robustness (which says "not checkable": there are no events), register and package work
-on it unchanged. The German credit data (one date) needs the in-time split of branch
-``split``; its test is written here and skipped until that branch is merged.
+on it unchanged. The German credit data (one date) runs with the in-time split that
+``split.method: auto`` picks for one snapshot.
 """
 
 from __future__ import annotations
@@ -149,26 +149,23 @@ def test_a_metadata_edit_reruns_ingest_and_what_follows(project):
 # --------------------------------------------------------------------------- German credit
 
 
-@pytest.mark.skip(reason="needs the in-time split of branch split")
 def test_german_credit_end_to_end_with_the_in_time_split(tmp_path):
     """The German credit data (examples/german_credit, one observation date) through
     `dvc repro` with the in-time split (stratified by label, grouped by person); the
     pipeline's test AUC within 0.02 of a plain LightGBM on the raw columns of the same
-    split (or better), calibrated, with reasons and dimension points.
-
-    To enable after merging branch ``split``: drop the skip, and set the split params
-    below to that branch's keys (``split.method: in_time`` or ``auto``)."""
+    split (or better), calibrated, with reasons and dimension points. The split is the
+    default ``auto``, which must pick the in-time split for one snapshot and say so; the
+    LightGBM sizes are the default ``auto`` ones (sized from the training rows)."""
     root = make_project(
         tmp_path,
         REPO / "examples" / "german_credit" / "byof",
         update={
-            "split": {"method": "in_time"},
-            "train": {"lightgbm": {"min_child_samples": 20, "num_leaves": 7}},
             "fairness": {"min_group_size": 30},
             "gate": {"max_ece": 0.15},
         },
     )
     metrics = json.loads((root / "reports/metrics.json").read_text())
+    assert metrics["evidence"] == "in-time", metrics.get("evidence")
     preds = pd.read_parquet(root / "models/predictions.parquet")
     raw = pd.read_csv(REPO / "examples" / "german_credit" / "german_credit.csv")
     raw["person_id"] = [f"G{i:04d}" for i in range(1, len(raw) + 1)]

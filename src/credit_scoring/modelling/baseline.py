@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from credit_scoring.config import TrainParams
-from credit_scoring.features.registry import feature_spec
+from credit_scoring.features.registry import split_gain_weights
 from credit_scoring.modelling.calibrate import Calibrator
 from credit_scoring.modelling.split import Split
 from credit_scoring.modelling.train import labels
@@ -231,8 +231,11 @@ class WoEScorecard(ClassifierMixin, BaseEstimator):
 
 
 def scored_features(names: list[str]) -> list[str]:
-    """The features of ``names`` the model may score (registry ``scored``), in order."""
-    return [n for n in names if feature_spec(n).scored]
+    """The features of ``names`` the model may score (registry ``scored``), in order.
+
+    A name outside the registry (a lender's declared feature) is scored, as in
+    :func:`~credit_scoring.features.registry.split_gain_weights`."""
+    return [n for n, w in zip(names, split_gain_weights(names), strict=True) if w > 0]
 
 
 def fit_baseline(split: Split, names: list[str], train: TrainParams, seed: int) -> WoEScorecard:

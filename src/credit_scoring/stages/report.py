@@ -33,7 +33,6 @@ from credit_scoring.audit import report as rp
 from credit_scoring.config import Params
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.decision.scorecard import ScoreScale
-from credit_scoring.features.registry import feature_spec
 from credit_scoring.io import write_atomic
 from credit_scoring.modelling.metrics import psi
 from credit_scoring.modelling.split import SLICES, select_slice
@@ -157,7 +156,17 @@ def _data_section(p, paths, train_log, preds, missing) -> dict:
                 "default rate": float(part[LABEL].mean()) if part is not None else None,
             }
         )
-    n_dates = len({d for v in cohorts.values() for d in v})
+    n_dates = len({d for name in SLICES for d in cohorts[name]})
+    label = p.data.label
+    in_time = cohorts.get("method") == "in_time"
+    how = (
+        "In-time split (one snapshot, or too few rows per period): people drawn at random, "
+        "stratified by label, a person's rows kept together. The test is in-time evidence, "
+        "not out-of-time."
+        if in_time
+        else "Out-of-time split by observation period: the oldest train, then validation "
+        "(early stopping), calibration, and the newest periods are the untouched test."
+    )
     blocks = [
         rp.text(
             f"Input data: {p.data.input_dir}"
@@ -166,13 +175,11 @@ def _data_section(p, paths, train_log, preds, missing) -> dict:
                 if paths.input_dir == paths.simulated_dir
                 else "."
             )
-            + f" Label: {LABEL} (90+ days past due within 12 months). Out-of-time split by "
-            "observation date: the oldest cohorts train, then validation (early stopping), "
-            "calibration, and the newest cohort is the untouched test."
+            + f" Label: {label.column} (default within {label.horizon_months} months). {how}"
         ),
         rp.table(pd.DataFrame(rows)),
     ]
-    if n_dates < 2:
+    if n_dates < 2 and not in_time:
         blocks.append(
             rp.text("One observation date only: the validation is in time, not out of time.")
         )
@@ -319,7 +326,7 @@ def _stability_section(scale, preds, cohorts, table, model, pngs, missing) -> di
         why = missing.get("features") or missing.get("bundle", "")
         blocks.append(rp.text(f"Per-characteristic CSI: {rp.NOT_AVAILABLE} ({why})."))
         return rp.section("stability", "Stability (PSI / CSI)", blocks)
-    feats = [n for n in model.feature_names if feature_spec(n).scored]
+    feats = [n for n in model.feature_names if model.spec(n).scored]
     ftrain = select_slice(table, cohorts, "train")
     ftest = select_slice(table, cohorts, "test")
     csi = rp.csi_table(ftrain, ftest, feats)
@@ -355,7 +362,7 @@ def _characteristics_section(table, cohorts, preds, model, missing) -> dict:
     ranked = [
         model.feature_names[i]
         for i in np.argsort(-gain, kind="stable")
-        if gain[i] > 0 and feature_spec(model.feature_names[i]).scored
+        if gain[i] > 0 and model.spec(model.feature_names[i]).scored
     ][:N_CHARACTERISTICS]
     ftrain = select_slice(table, cohorts, "train")
     ftest = select_slice(table, cohorts, "test")
@@ -373,7 +380,7 @@ def _characteristics_section(table, cohorts, preds, model, missing) -> dict:
         )
     ]
     for f in ranked:
-        spec = feature_spec(f)
+        spec = model.spec(f)
         blocks.append(rp.heading(f"{f}: {spec.description}"))
         blocks.append(
             rp.table(
