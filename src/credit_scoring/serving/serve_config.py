@@ -110,9 +110,21 @@ class ServeConfig:
 
     def audit_url(self) -> str:
         """The audit database's SQLAlchemy URL (SQLite beside the config by default)."""
-        if self.audit.db_url:
-            return self.audit.db_url
-        return f"sqlite:///{self.resolve(self.audit.sqlite_path)}"
+        return audit_db_url(self.audit, self.base_dir)
+
+
+def audit_db_url(
+    audit: ServeAuditParams, base_dir: Path, environ: dict[str, str] | None = None
+) -> str:
+    """CREDIT_SCORING_AUDIT_DB_URL, else ``audit.db_url``, else SQLite at ``sqlite_path``
+    (relative to ``base_dir``)."""
+    env = os.environ if environ is None else environ
+    if env.get(AUDIT_DB_ENV):
+        return env[AUDIT_DB_ENV]
+    if audit.db_url:
+        return audit.db_url
+    path = Path(audit.sqlite_path)
+    return f"sqlite:///{path if path.is_absolute() else base_dir / path}"
 
 
 def serve_config_document(
