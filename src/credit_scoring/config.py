@@ -460,7 +460,7 @@ class ServeAuditParams(_Section):
     )
     batch_size: int = Field(500, ge=1, le=10_000, description="Most rows per insert.")
     flush_seconds: float = Field(
-        0.2, gt=0, le=10, description="Longest a queued decision waits before it is written."
+        0.2, gt=0, le=60, description="Longest a queued decision waits before it is written."
     )
     retention_days: int = Field(
         2555,

@@ -10,6 +10,7 @@ log. The trusted-header (gateway) and `none` modes are shown on the ASGI middlew
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -30,8 +31,8 @@ from typer.testing import CliRunner
 from credit_scoring.config import ServeAuditParams, ServeAuthParams
 from credit_scoring.serving.auth import (
     REQUEST,
-    AuthMiddleware,
     Authenticator,
+    AuthMiddleware,
     load_keys,
     mint_key,
     revoke_key,
@@ -40,6 +41,7 @@ from credit_scoring.serving.auth import (
 from credit_scoring.serving.serve_config import ServeConfig, ServeConfigError
 
 BIN = Path(sys.executable).parent
+SERVE = [str(BIN / "bentoml"), "serve", "credit_scoring.serving.service:CreditScoring"]
 PROTECTED = [
     ("POST", "/score", {"features": {}}),
     ("POST", "/score_batch", {"people": [{}]}),
@@ -74,8 +76,7 @@ def _start(project: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Po
     port = _free_port()
     with open(log, "w") as fh:
         proc = subprocess.Popen(
-            [str(BIN / "bentoml"), "serve", "credit_scoring.serving.service:CreditScoring"]
-            + ["--host", "127.0.0.1", "--port", str(port)],
+            [*SERVE, "--host", "127.0.0.1", "--port", str(port)],
             env={**os.environ, "BENTOML_DO_NOT_TRACK": "true", **env},
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -252,10 +253,8 @@ def test_without_keys_the_service_refuses_to_start(project, tmp_path):
     try:
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 assert httpx.get(f"{url}/readyz", timeout=1).status_code != 200
-            except httpx.HTTPError:
-                pass
             if "no API keys" in log.read_text():
                 break
             time.sleep(0.5)

@@ -32,6 +32,7 @@ from credit_scoring.serving.serve_config import (
 )
 
 BIN = Path(sys.executable).parent
+SERVE = [str(BIN / "bentoml"), "serve", "credit_scoring.serving.service:CreditScoring"]
 
 #: Imports a bundle into the store (BENTOML_HOME) as `package` does, for a given registry
 #: version and run, and optionally pins it in a serve config file; prints the tag.
@@ -74,8 +75,7 @@ def serving(cwd: Path, env: dict[str, str], log: Path) -> Iterator[httpx.Client]
     port = _free_port()
     with open(log, "w") as fh:
         proc = subprocess.Popen(
-            [str(BIN / "bentoml"), "serve", "credit_scoring.serving.service:CreditScoring"]
-            + ["--host", "127.0.0.1", "--port", str(port)],
+            [*SERVE, "--host", "127.0.0.1", "--port", str(port)],
             env={**os.environ, "BENTOML_DO_NOT_TRACK": "true", **env},
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -187,8 +187,7 @@ def test_an_unpinned_service_refuses_to_start(tmp_path, bundle):
     log = tmp_path / "serve.log"
     with open(log, "w") as fh:
         proc = subprocess.run(
-            [str(BIN / "bentoml"), "serve", "credit_scoring.serving.service:CreditScoring"]
-            + ["--host", "127.0.0.1", "--port", str(_free_port())],
+            [*SERVE, "--host", "127.0.0.1", "--port", str(_free_port())],
             env={**os.environ, **_no_pin_env(), "BENTOML_HOME": str(home)},
             stdout=fh,
             stderr=subprocess.STDOUT,

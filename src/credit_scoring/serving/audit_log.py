@@ -369,9 +369,10 @@ class AuditLog:
 
 def _plain(v: Any) -> float | None:
     """A feature value as JSON (missing -> None)."""
-    if v is None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):  # None, pd.NA
         return None
-    f = float(v)
     return None if f != f else f
 
 
