@@ -410,111 +410,90 @@ def package(
 
 # --------------------------------------------------------------------------- service admin
 
-api_key_app = typer.Typer(
-    help="API keys of the service: mint (the token is printed once, only its hash is "
-    "stored) and revoke.",
-    no_args_is_help=True,
-)
-app.add_typer(api_key_app, name="api-key")
-audit_app = typer.Typer(
-    help="The decision audit log: purge old decisions, export one person's.",
-    no_args_is_help=True,
-)
-app.add_typer(audit_app, name="audit-log")
-
 KeysFileOption = Annotated[
     Path | None,
     typer.Option(help="Hashed keys file (default: serve.auth.keys_file)."),
 ]
-AuditUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        help="SQLAlchemy URL of the audit database (default: env CREDIT_SCORING_AUDIT_DB_URL, "
-        "serve.audit.db_url, else SQLite at serve.audit.sqlite_path)."
-    ),
-]
 
 
-@api_key_app.command("mint")
-def api_key_mint(
-    client_id: Annotated[str, typer.Option(help="Who the key is for (logged with decisions).")],
+@app.command("api-key")
+def api_key(
+    action: Annotated[str, typer.Argument(help="mint | revoke")],
+    client_id: Annotated[
+        str | None, typer.Option(help="mint: who the key is for (logged with decisions).")
+    ] = None,
+    key_id: Annotated[
+        str | None, typer.Option(help="revoke: the key id (second part of the token).")
+    ] = None,
     keys_file: KeysFileOption = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Mint an API key for CLIENT_ID: prints the bearer token once (stdout); the keys file
-    gets only its salted hash. Restart the service to load it."""
-    from credit_scoring.serving.auth import mint_key
+    """API keys of the service. `mint --client-id NAME` prints a new bearer token once (on
+    stdout) and stores only its salted hash; `revoke --key-id ID` removes one. Restart the
+    service to apply."""
+    from credit_scoring.stages import api_key as stage
 
     path = keys_file or Path(_load(params).serve.auth.keys_file)
     try:
-        token, record = mint_key(client_id, path)
+        if action == "mint":
+            if not client_id:
+                _fail("mint needs --client-id")
+            token, record = stage.mint(str(client_id), path)
+            console.print(f"key {record['key_id']} for client '{client_id}' added to {path}")
+            print(token)
+        elif action == "revoke":
+            if not key_id or not stage.revoke(key_id, path):
+                _fail(f"no key {key_id} in {path}")
+            console.print(f"key {key_id} removed from {path}")
+        else:
+            _fail(f"unknown action {action!r}: mint or revoke")
     except ValueError as err:
         _fail(str(err))
-    console.print(f"key {record['key_id']} for client '{client_id}' added to {path}")
-    print(token)
 
 
-@api_key_app.command("revoke")
-def api_key_revoke(
-    key_id: Annotated[str, typer.Option(help="The key id (second part of the token).")],
-    keys_file: KeysFileOption = None,
-    params: ParamsOption = Path("params.yaml"),
-) -> None:
-    """Remove a key from the keys file (restart the service to drop it)."""
-    from credit_scoring.serving.auth import revoke_key
-
-    path = keys_file or Path(_load(params).serve.auth.keys_file)
-    if not revoke_key(key_id, path):
-        _fail(f"no key {key_id} in {path}")
-    console.print(f"key {key_id} removed from {path}")
-
-
-def _audit_url(url: str | None, params: Path) -> str:
-    from credit_scoring.serving.serve_config import audit_db_url
-
-    return url or audit_db_url(_load(params).serve.audit, Path.cwd())
-
-
-@audit_app.command("purge")
-def audit_purge(
+@app.command("audit-log")
+def audit_log(
+    action: Annotated[str, typer.Argument(help="purge | export")],
     days: Annotated[
         int | None,
         typer.Option(
-            min=1, help="Delete decisions older than this (default: serve.audit.retention_days)."
+            min=1, help="purge: delete decisions older than this (default: retention_days)."
         ),
     ] = None,
-    url: AuditUrlOption = None,
-    params: ParamsOption = Path("params.yaml"),
-) -> None:
-    """Retention: delete the decisions older than DAYS days from the audit log."""
-    from credit_scoring.serving.audit_log import opened, purge
-
-    days = days or _load(params).serve.audit.retention_days
-    with opened(_audit_url(url, params)) as engine:
-        n = purge(engine, days)
-    console.print(f"deleted {n} decisions older than {days} days")
-
-
-@audit_app.command("export")
-def audit_export(
-    person_ref: Annotated[str, typer.Option(help="The X-Person-Ref the decisions were made for.")],
-    out: Annotated[
-        Path | None, typer.Option(help="JSON-lines file (default: standard output).")
+    person_ref: Annotated[
+        str | None, typer.Option(help="export: the X-Person-Ref the decisions were made for.")
     ] = None,
-    url: AuditUrlOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="export: JSON-lines file (default: standard output).")
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL of the audit database (default: env "
+            "CREDIT_SCORING_AUDIT_DB_URL, serve.audit.db_url, else SQLite at "
+            "serve.audit.sqlite_path)."
+        ),
+    ] = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Every logged decision about one person, oldest first, as JSON lines."""
-    from credit_scoring.serving.audit_log import opened, person_decisions
+    """The decision audit log. `purge [--days N]`: retention, deletes decisions older than
+    N days (default serve.audit.retention_days). `export --person-ref REF [--out FILE]`:
+    every decision about one person, oldest first, as JSON lines."""
+    from credit_scoring.stages import audit_log as stage
 
-    with opened(_audit_url(url, params)) as engine:
-        rows = person_decisions(engine, person_ref)
-    lines = "".join(json.dumps(r, default=str) + "\n" for r in rows)
-    if out is None:
-        sys.stdout.write(lines)
+    if action == "purge":
+        audit = None if (url and days) else _load(params).serve.audit
+        n_days = days or audit.retention_days  # type: ignore[union-attr]
+        n = stage.purge(url or stage.default_url(audit), n_days)  # type: ignore[arg-type]
+        console.print(f"deleted {n} decisions older than {n_days} days")
+    elif action == "export":
+        if not person_ref:
+            _fail("export needs --person-ref")
+        db = url or stage.default_url(_load(params).serve.audit)
+        n = stage.export(db, str(person_ref), out or sys.stdout)
+        console.print(f"{n} decisions exported")
     else:
-        out.write_text(lines)
-    console.print(f"{len(rows)} decisions exported")
+        _fail(f"unknown action {action!r}: purge or export")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -443,6 +443,12 @@ class ServeAuthParams(_Section):
 class ServeAuditParams(_Section):
     """The decision audit log: every decision the service makes, in a database."""
 
+    enabled: bool = Field(
+        True,
+        description="Log every decision. false (or env CREDIT_SCORING_AUDIT=off) is for "
+        "benchmarks and local development only, and is logged at WARNING at start.",
+    )
+
     db_url: str | None = Field(
         None,
         description="SQLAlchemy URL (postgresql+psycopg://...); null means SQLite at "

@@ -196,3 +196,36 @@ def test_an_unpinned_service_refuses_to_start(tmp_path, bundle):
         )
     assert proc.returncode != 0
     assert "no served model pinned" in log.read_text()
+
+
+BUILD = """
+import sys
+from credit_scoring.tracking.bento import build_bento
+print(build_bento(sys.argv[1], {"mlflow_version": "3"}, sys.argv[2]))
+"""
+
+
+def test_the_bento_carries_the_pinned_tag_and_only_that_model(tmp_path, bundle):
+    """`package`'s Bento build: the Bento's environment names the pinned tag (so a Bento
+    served anywhere loads exactly it) and it packs that model, not the store's latest."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    home = tmp_path / "bentoml"
+    tag_a = package(home, bundle, "3", "run-aaaa", None)
+    package(home, bundle, "4", "run-bbbb", None)  # the store's latest
+    proc = subprocess.run(
+        [sys.executable, "-c", BUILD, str(repo), tag_a],
+        env={**os.environ, **_no_pin_env(), "BENTOML_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    name, version = proc.stdout.strip().splitlines()[-1].split(":")
+    meta = yaml.safe_load((home / "bentos" / name / version / "bento.yaml").read_text())
+    envs = {e["name"]: e.get("value") for e in meta.get("envs", [])}
+    assert envs[MODEL_TAG_ENV] == tag_a
+    packed = [m["tag"] for s in meta["services"] for m in s["models"]]
+    assert packed == [tag_a], "the pinned model only"

@@ -293,6 +293,12 @@ class AuditLog:
     def for_service(cls, config: ServeConfig, scorer: Any, bento_model: Any) -> AuditLog:
         """The log of a service: settings from ``config``, model identity from the
         scorer's serve_info (the bundle hashed here if the info predates the hash)."""
+        if not config.audit.enabled:
+            logger.warning(
+                "the decision audit log is OFF (serve.audit.enabled=false or "
+                "CREDIT_SCORING_AUDIT=off): decisions are not recorded"
+            )
+            return _NoAuditLog()  # type: ignore[return-value]
         info = dict(scorer.info)
         if not info.get("bundle_sha256"):
             info["bundle_sha256"] = bundle_sha256(bento_model.path)
@@ -365,6 +371,16 @@ class AuditLog:
         self.writer.close()
         self.engine.dispose()
         logger.info("audit log closed: %d decisions written", self.writer.written)
+
+
+class _NoAuditLog:
+    """The audit log switched off: records nothing (benchmarks, local use)."""
+
+    def record(self, *_args: Any) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 def _plain(v: Any) -> float | None:

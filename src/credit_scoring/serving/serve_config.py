@@ -14,6 +14,7 @@ PostgreSQL password belong in the environment, never in the file):
 ``CREDIT_SCORING_API_KEYS``      the keys file's JSON, inline
 ``CREDIT_SCORING_TRUSTED_HEADER`` header naming the client in trusted_header mode
 ``CREDIT_SCORING_AUDIT_DB_URL``  SQLAlchemy URL of the audit database
+``CREDIT_SCORING_AUDIT``         ``off``: no audit log (benchmarks, local use only)
 =============================== ===================================================
 
 A tag is required and must name a version: the service never loads ``:latest``, so a
@@ -40,6 +41,7 @@ KEYS_FILE_ENV = "CREDIT_SCORING_API_KEYS_FILE"
 KEYS_ENV = "CREDIT_SCORING_API_KEYS"
 TRUSTED_HEADER_ENV = "CREDIT_SCORING_TRUSTED_HEADER"
 AUDIT_DB_ENV = "CREDIT_SCORING_AUDIT_DB_URL"
+AUDIT_ENV = "CREDIT_SCORING_AUDIT"
 
 
 class ServeConfigError(RuntimeError):
@@ -95,6 +97,8 @@ class ServeConfig:
         audit = dict(data.get("audit", {}))
         if env.get(AUDIT_DB_ENV):
             audit["db_url"] = env[AUDIT_DB_ENV]
+        if env.get(AUDIT_ENV):
+            audit["enabled"] = env[AUDIT_ENV].lower() not in ("off", "0", "false", "no")
         return cls(
             model_tag=check_tag(tag),
             auth=ServeAuthParams(**auth),
