@@ -430,3 +430,24 @@ def test_purge_and_export_commands(tmp_path):
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["request_id"] for r in lines] == ["r3", "r4"]
     assert lines[0]["features"] == {"f": 1.0} and lines[0]["score"] == 700
+
+
+def test_workers_starting_together_migrate_one_at_a_time(tmp_path):
+    """Four processes migrate the same new SQLite file at once (as workers do at start):
+    all succeed and the schema is created once."""
+    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    code = (
+        "import sys; from credit_scoring.serving.audit_log import engine_for, migrate; "
+        "migrate(engine_for(sys.argv[1]))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+    with sa.create_engine(url).connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM audit_alembic_version")).all() == [
+            ("0001",)
+        ]
