@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,7 @@ def main() -> None:
     ap.add_argument("--n-users", type=int, default=20_000)
     ap.add_argument("--seconds", type=float, default=30.0, help="Length of each round.")
     ap.add_argument("--rounds", type=int, default=2, help="Rounds of each (on, off).")
+    ap.add_argument("--keep-model", help="Save the trained bundle here (reuse: --model).")
     ap.add_argument("--db-url", help="Audit database URL (default: SQLite in a temp dir).")
     args = ap.parse_args()
 
@@ -86,6 +88,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp_name:
         tmp = Path(tmp_name)
         bundle, people = _model_bundle(args, tmp)
+        if args.keep_model and not args.model:
+            shutil.copytree(bundle, args.keep_model, dirs_exist_ok=True)
         env = {**os.environ, "BENTOML_HOME": str(tmp / "bentoml")}
         tag = subprocess.run(
             [
@@ -128,7 +132,12 @@ def main() -> None:
                 )
                 try:
                     url = f"http://127.0.0.1:{port}"
-                    _wait_ready(url, proc, "/readyz")
+                    try:
+                        _wait_ready(url, proc, "/readyz", timeout=300)
+                    except RuntimeError:
+                        log.flush()
+                        print((tmp / f"serve-{mode}-{k}.log").read_text()[-3000:])
+                        raise
                     print(f"round {k + 1}: audit log {mode} ...", flush=True)
                     res = asyncio.run(_round(url, token, bodies, args.seconds))
                 finally:

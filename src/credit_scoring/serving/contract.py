@@ -475,7 +475,9 @@ class Decision(_Out):
     dimension_points: dict[str, float] | None = Field(
         None, description="Score points per dimension; base_points + their sum = raw score."
     )
-    model_version: str = Field(description="Registry version of the model that decided.")
+    model_version: str = Field(
+        description="The model that decided: `<registry version>@<MLflow run id>`."
+    )
 
 
 class BatchDecisions(_Out):
@@ -541,7 +543,7 @@ class ModelInfo(_Out):
     """What is being served."""
 
     model_name: str = Field(description="MLflow registered model name.")
-    model_version: str = Field(description="MLflow registered model version.")
+    model_version: str = Field(description="`<registry version>@<MLflow run id>`.")
     alias: str | None = Field(None, description="Registry alias it was packaged from.")
     run_id: str | None = Field(None, description="MLflow run that trained it.")
     bento_model: str = Field(description="Tag in the BentoML model store.")
