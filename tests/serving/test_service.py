@@ -443,7 +443,8 @@ def test_model_card_names_version_features_and_dimensions(server, small_model):
     r = server.post("/model")
     assert r.status_code == 200, r.text
     card = r.json()
-    assert card["model_version"] == "local" and card["bento_model"].startswith("credit-scoring:")
+    assert card["model_version"].startswith("local@"), "no registry: local@<bundle hash>"
+    assert card["bento_model"].startswith("credit-scoring:")
     assert [f["name"] for f in card["features"]] == small_model.feature_names
     assert all(f["description"] and f["dimension"] in DIMENSIONS for f in card["features"])
     assert card["max_batch"] == MAX_BATCH
