@@ -183,17 +183,25 @@ def main() -> None:
         tmp = Path(tmp_name)
         bundle, people = _model_bundle(args, tmp)
         env = {**os.environ, "BENTOML_HOME": str(tmp / "bentoml"), "BUNDLE": str(bundle)}
-        subprocess.run(
+        tag = subprocess.run(
             [
                 sys.executable,
                 "-c",
                 "import sys; from credit_scoring.tracking.bento import import_bundle; "
-                "import_bundle(sys.argv[1], None, 1000)",
+                "print(import_bundle(sys.argv[1], None, 1000))",
                 str(bundle),
             ],
             env=env,
             check=True,
-        )
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        # the pinned tag; auth and the audit log off: this measures the scoring path
+        env |= {
+            "CREDIT_SCORING_MODEL_TAG": tag,
+            "CREDIT_SCORING_AUTH": "none",
+            "CREDIT_SCORING_AUDIT": "off",
+        }
         results: dict[str, dict] = {}
         servers = {
             "bentoml": (

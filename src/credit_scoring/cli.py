@@ -431,5 +431,93 @@ def package(
     console.print(_summary_table("package", summary))
 
 
+# --------------------------------------------------------------------------- service admin
+
+KeysFileOption = Annotated[
+    Path | None,
+    typer.Option(help="Hashed keys file (default: serve.auth.keys_file)."),
+]
+
+
+@app.command("api-key")
+def api_key(
+    action: Annotated[str, typer.Argument(help="mint | revoke")],
+    client_id: Annotated[
+        str | None, typer.Option(help="mint: who the key is for (logged with decisions).")
+    ] = None,
+    key_id: Annotated[
+        str | None, typer.Option(help="revoke: the key id (second part of the token).")
+    ] = None,
+    keys_file: KeysFileOption = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """API keys of the service. `mint --client-id NAME` prints a new bearer token once (on
+    stdout) and stores only its salted hash; `revoke --key-id ID` removes one. Restart the
+    service to apply."""
+    from credit_scoring.stages import api_key as stage
+
+    path = keys_file or Path(_load(params).serve.auth.keys_file)
+    try:
+        if action == "mint":
+            if not client_id:
+                _fail("mint needs --client-id")
+            token, record = stage.mint(str(client_id), path)
+            console.print(f"key {record['key_id']} for client '{client_id}' added to {path}")
+            print(token)
+        elif action == "revoke":
+            if not key_id or not stage.revoke(key_id, path):
+                _fail(f"no key {key_id} in {path}")
+            console.print(f"key {key_id} removed from {path}")
+        else:
+            _fail(f"unknown action {action!r}: mint or revoke")
+    except ValueError as err:
+        _fail(str(err))
+
+
+@app.command("audit-log")
+def audit_log(
+    action: Annotated[str, typer.Argument(help="purge | export")],
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="purge: delete decisions older than this (default: retention_days)."
+        ),
+    ] = None,
+    person_ref: Annotated[
+        str | None, typer.Option(help="export: the X-Person-Ref the decisions were made for.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="export: JSON-lines file (default: standard output).")
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL of the audit database (default: env "
+            "CREDIT_SCORING_AUDIT_DB_URL, serve.audit.db_url, else SQLite at "
+            "serve.audit.sqlite_path)."
+        ),
+    ] = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """The decision audit log. `purge [--days N]`: retention, deletes decisions older than
+    N days (default serve.audit.retention_days). `export --person-ref REF [--out FILE]`:
+    every decision about one person, oldest first, as JSON lines."""
+    from credit_scoring.stages import audit_log as stage
+
+    if action == "purge":
+        audit = None if (url and days) else _load(params).serve.audit
+        n_days = days or audit.retention_days  # type: ignore[union-attr]
+        n = stage.purge(url or stage.default_url(audit), n_days)  # type: ignore[arg-type]
+        console.print(f"deleted {n} decisions older than {n_days} days")
+    elif action == "export":
+        if not person_ref:
+            _fail("export needs --person-ref")
+        db = url or stage.default_url(_load(params).serve.audit)
+        n = stage.export(db, str(person_ref), out or sys.stdout)
+        console.print(f"{n} decisions exported")
+    else:
+        _fail(f"unknown action {action!r}: purge or export")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

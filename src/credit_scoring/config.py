@@ -554,6 +554,66 @@ class MlflowParams(_Section):
     model_name: str = "credit-scoring"
 
 
+class ServeAuthParams(_Section):
+    """Who may call the service (every route but /healthz, /livez and /readyz)."""
+
+    mode: Literal["api_key", "trusted_header", "none"] = Field(
+        "api_key",
+        description="api_key: bearer tokens checked against the hashed keys file; "
+        "trusted_header: a gateway (OAuth2 proxy, mTLS ingress) authenticates and names the "
+        "client in `trusted_header`; none: no authentication, for local use only (env "
+        "CREDIT_SCORING_AUTH overrides).",
+    )
+    keys_file: str = Field(
+        "secrets/api_keys.json",
+        min_length=1,
+        description="Hashed API keys (written by `credit-scoring api-key mint`); env "
+        "CREDIT_SCORING_API_KEYS_FILE overrides the path, CREDIT_SCORING_API_KEYS holds the "
+        "same JSON inline.",
+    )
+    trusted_header: str = Field(
+        "X-Authenticated-Client",
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="Header naming the client in trusted_header mode (set by the gateway).",
+    )
+
+
+class ServeAuditParams(_Section):
+    """The decision audit log: every decision the service makes, in a database."""
+
+    enabled: bool = Field(
+        True,
+        description="Log every decision. false (or env CREDIT_SCORING_AUDIT=off) is for "
+        "benchmarks and local development only, and is logged at WARNING at start.",
+    )
+
+    db_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL (postgresql+psycopg://...); null means SQLite at "
+        "`sqlite_path`. Env CREDIT_SCORING_AUDIT_DB_URL overrides (keep passwords there).",
+    )
+    sqlite_path: str = Field(
+        "audit/decisions.sqlite3", min_length=1, description="SQLite file of the default log."
+    )
+    queue_size: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="Decisions waiting for the writer; a full queue answers 503 (a decision "
+        "is never returned unlogged). Also the most a crash can lose.",
+    )
+    batch_size: int = Field(500, ge=1, le=10_000, description="Most rows per insert.")
+    flush_seconds: float = Field(
+        0.2, gt=0, le=60, description="Longest a queued decision waits before it is written."
+    )
+    retention_days: int = Field(
+        2555,
+        ge=1,
+        description="`credit-scoring audit-log purge` deletes decisions older than this "
+        "(default 7 years).",
+    )
+
+
 class ServeParams(_Section):
     """The BentoML service and its packaging (`credit-scoring package`)."""
 
@@ -567,6 +627,21 @@ class ServeParams(_Section):
     )
     alias: str = Field("champion", description="Registry alias of the MLflow model to package.")
     build: bool = Field(True, description="Also build the Bento from bentofile.yaml.")
+    host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address `bentoml serve --host` should bind (loopback by default; put a "
+        "TLS-terminating proxy or gateway in front to expose it).",
+    )
+    config_file: str = Field(
+        "serve_config.json",
+        min_length=1,
+        description="Where `package` pins the served model (exact BentoML tag, registry "
+        "version, run id) and the auth/audit settings; the service reads it at start "
+        "(env CREDIT_SCORING_SERVE_CONFIG overrides the path).",
+    )
+    auth: ServeAuthParams = Field(default_factory=ServeAuthParams)
+    audit: ServeAuditParams = Field(default_factory=ServeAuditParams)
 
 
 class AdviceParams(_Section):

@@ -141,6 +141,7 @@ def bentoml_home(tmp_path_factory, small_model) -> Path:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    (root / "tag").write_text(proc.stdout.strip())  # the service serves exactly this tag
     return home
 
 
@@ -150,6 +151,11 @@ def server(bentoml_home, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}
+    # pinned tag; auth off: these tests are about the contract (tests/serving/test_auth.py)
+    env |= {
+        "CREDIT_SCORING_MODEL_TAG": (bentoml_home.parent / "tag").read_text(),
+        "CREDIT_SCORING_AUTH": "none",
+    }
     with open(log, "w") as fh:
         proc = subprocess.Popen(
             [
@@ -437,7 +443,8 @@ def test_model_card_names_version_features_and_dimensions(server, small_model):
     r = server.post("/model")
     assert r.status_code == 200, r.text
     card = r.json()
-    assert card["model_version"] == "local" and card["bento_model"].startswith("credit-scoring:")
+    assert card["model_version"].startswith("local@"), "no registry: local@<bundle hash>"
+    assert card["bento_model"].startswith("credit-scoring:")
     assert [f["name"] for f in card["features"]] == small_model.feature_names
     assert all(f["description"] and f["dimension"] in DIMENSIONS for f in card["features"])
     assert card["max_batch"] == MAX_BATCH

@@ -226,8 +226,11 @@ def test_package_puts_the_champion_into_the_bentoml_store_and_builds_a_bento(pro
     version = summary["bentoml model"].split(":")[1]
     folder = project / "bentoml" / "models" / "credit-scoring" / version
     info = json.loads((folder / "serve_info.json").read_text())
-    assert info["alias"] == "champion" and info["model_version"] == str(champ.version)
+    assert info["alias"] == "champion" and info["registry_version"] == str(champ.version)
     assert info["run_id"] == champ.run_id
+    assert info["model_version"] == f"{champ.version}@{champ.run_id}", "version and run"
+    pinned = json.loads((project / "serve_config.json").read_text())["model"]
+    assert pinned["tag"] == summary["bentoml model"], "package pins what it imported"
     auc = client.get_run(champ.run_id).data.metrics["test_auc"]
     assert info["test_metrics"]["auc"] == pytest.approx(auc)
     assert (folder / "booster.txt").is_file() and (folder / "bundle.json").is_file()

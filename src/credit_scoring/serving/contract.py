@@ -535,7 +535,9 @@ class Decision(_Out):
     reason_codes_version: str | None = Field(
         None, description="Version of the reason-code table that worded the reasons."
     )
-    model_version: str = Field(description="Registry version of the model that decided.")
+    model_version: str = Field(
+        description="The model that decided: `<registry version>@<MLflow run id>`."
+    )
 
 
 class BatchDecisions(_Out):
@@ -601,7 +603,7 @@ class ModelInfo(_Out):
     """What is being served."""
 
     model_name: str = Field(description="MLflow registered model name.")
-    model_version: str = Field(description="MLflow registered model version.")
+    model_version: str = Field(description="`<registry version>@<MLflow run id>`.")
     alias: str | None = Field(None, description="Registry alias it was packaged from.")
     run_id: str | None = Field(None, description="MLflow run that trained it.")
     bento_model: str = Field(description="Tag in the BentoML model store.")

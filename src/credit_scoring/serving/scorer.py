@@ -205,10 +205,13 @@ class Scorer:
         """The pipeline's feature code on the one-person data of ``req`` (one row)."""
         return compute_features(behaviour_data(req), self.windows)
 
-    def score_events(self, req: EventsRequest) -> dict:
-        """Raw behaviour -> features (pipeline code) -> decision."""
+    def score_events(self, req: EventsRequest, features_out: list | None = None) -> dict:
+        """Raw behaviour -> features (pipeline code) -> decision; the feature row is
+        appended to ``features_out`` if given (for the audit log)."""
         self._registry_features_only()
         table = self.features_from_events(req)
+        if features_out is not None:
+            features_out.append(table[self.model.feature_names].iloc[0].to_dict())
         return self._versioned(self.model.decide_records(table, req.with_reasons))[0]
 
     def model_info(self) -> dict[str, Any]:

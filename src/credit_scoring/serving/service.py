@@ -12,8 +12,9 @@ from __future__ import annotations
 import bentoml
 from starlette.responses import JSONResponse
 
+from credit_scoring.serving.audit_log import AuditLog
+from credit_scoring.serving.auth import AuthMiddleware
 from credit_scoring.serving.contract import (
-    BENTO_MODEL_NAME,
     AdviceRequest,
     AdviceResponse,
     BatchDecisions,
@@ -26,6 +27,7 @@ from credit_scoring.serving.contract import (
     ScoreRequest,
 )
 from credit_scoring.serving.scorer import Scorer
+from credit_scoring.serving.serve_config import ServeConfig
 from credit_scoring.telemetry import disable_telemetry
 
 
@@ -38,22 +40,33 @@ class CreditScoring:
     """Score, band, limit, tiers and reasons for one person, a batch, or raw behaviour;
     advice on how to raise a score."""
 
-    bento_model = bentoml.models.BentoModel(f"{BENTO_MODEL_NAME}:latest")
+    # the exact tag `credit-scoring package` pinned (serve_config.py), never ':latest'
+    bento_model = bentoml.models.BentoModel(ServeConfig.load().model_tag)
 
     def __init__(self) -> None:
         disable_telemetry()
         self.scorer = Scorer.load(self.bento_model.path)
+        self.audit = AuditLog.for_service(ServeConfig.load(), self.scorer, self.bento_model)
+
+    @bentoml.on_shutdown
+    def close_audit_log(self) -> None:
+        """Write every queued decision to the audit log before the worker exits."""
+        self.audit.close()
 
     @bentoml.api(route="/score")
     def score(self, request: ScoreRequest, /) -> Decision:
         """One person's features -> the full decision."""
-        return Decision(**self.scorer.score(request.features.model_dump(), request.with_reasons))
+        decision = self.scorer.score(request.features.model_dump(), request.with_reasons)
+        self.audit.record("score", [request.features.model_dump()], [decision])
+        return Decision(**decision)
 
     @bentoml.api(route="/score_features")
     def score_features(self, request: FeaturesRequest, /) -> Decision:
         """The served model's own features by name (for features the lender brought) ->
         the full decision; a 400 names an unknown feature or a value out of its range."""
-        return Decision(**self.scorer.score_features(request.features, request.with_reasons))
+        decision = self.scorer.score_features(request.features, request.with_reasons)
+        self.audit.record("score_features", [dict(request.features)], [decision])
+        return Decision(**decision)
 
     @bentoml.api(route="/score_batch")
     def score_batch(self, request: BatchRequest, /) -> BatchDecisions:
@@ -67,6 +80,7 @@ class CreditScoring:
                 {"error": str(err), "detail": [{"loc": ["people"], "msg": str(err)}]},
                 status_code=413,
             )
+        self.audit.record("score_batch", [p.model_dump() for p in request.people], rows)
         return BatchDecisions(
             decisions=[Decision(**r) for r in rows], model_version=self.scorer.version
         )
@@ -74,22 +88,28 @@ class CreditScoring:
     @bentoml.api(route="/score_events")
     def score_events(self, request: EventsRequest, /) -> Decision:
         """One person's profile, events and contacts -> features (pipeline code) -> decision."""
-        return Decision(**self.scorer.score_events(request))
+        features: list[dict] = []
+        decision = self.scorer.score_events(request, features_out=features)
+        self.audit.record("score_events", features, [decision])
+        return Decision(**decision)
 
     @bentoml.api(route="/advice")
     def advice(self, request: AdviceRequest, /) -> AdviceResponse:
         """One person's features -> today's decision and the changes within their power
         (only actionable features) that raise the score most, each re-scored by the model."""
-        return AdviceResponse(
-            **self.scorer.advise(
-                request.features.model_dump(),
-                request.max_actions,
-                request.min_gain_points,
-                request.with_reasons,
-            )
+        advice = self.scorer.advise(
+            request.features.model_dump(),
+            request.max_actions,
+            request.min_gain_points,
+            request.with_reasons,
         )
+        self.audit.record("advice", [request.features.model_dump()], [advice["decision"]])
+        return AdviceResponse(**advice)
 
     @bentoml.api(route="/model")
     def model(self) -> ModelInfo:
         """The model being served: name, version, alias, features, test metrics."""
         return ModelInfo(**self.scorer.model_info())
+
+
+CreditScoring.add_asgi_middleware(AuthMiddleware)  # every route but the health probes

@@ -2,8 +2,9 @@
 
 Downloads the model behind the ``serve.alias`` alias (default ``champion``) from the MLflow
 registry, imports its plain-file bundle into the BentoML model store (``BENTOML_HOME`` or
-``serve.bentoml_home``) labelled with the registry version and test metrics, and builds the
-Bento from bentofile.yaml. Writes ``reports/package.json``.
+``serve.bentoml_home``) labelled with the registry version and test metrics, pins that exact
+tag in the serve config file (``serve.config_file``) the service reads at start, and builds the
+Bento from bentofile.yaml with the same tag. Writes ``reports/package.json``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def run(params: Params, build: bool | None = None) -> dict[str, Any]:
             params.serve.max_batch,
             Path.cwd(),
             params.serve.build if build is None else build,
+            serve=params.serve,
         )
     except bento.NoChampionError as err:
         # The gate refused every model so far: not a pipeline failure (the refusal and the

@@ -6,6 +6,11 @@ model with labels and metadata naming where it came from (registry name, version
 run id, test metrics). The service loads that bundle with
 :meth:`credit_scoring.decision.bundle.CreditModel.load`, so no pickle is involved anywhere.
 
+The served model is pinned: :func:`write_serve_config` writes the exact tag just imported
+(with its registry version and run id) to the serve config file the service reads at start
+(:mod:`credit_scoring.serving.serve_config`), and the Bento carries the same tag in its
+environment; the service never loads ``:latest``.
+
 ``BENTOML_HOME`` must be set before :mod:`bentoml` is first imported in the process;
 :func:`use_bentoml_home` does that.
 """
@@ -20,8 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from credit_scoring.config import MlflowParams
+from credit_scoring.config import MlflowParams, ServeParams
+from credit_scoring.io import write_json
+from credit_scoring.serving.audit_log import bundle_sha256
 from credit_scoring.serving.contract import BENTO_MODEL_NAME, SERVE_INFO_FILE
+from credit_scoring.serving.serve_config import MODEL_TAG_ENV, serve_config_document
 
 BENTOFILE = "bentofile.yaml"
 
@@ -114,9 +122,13 @@ def import_bundle(
 
     bundle_dir = Path(bundle_dir)
     model = CreditModel.load(bundle_dir)  # refuse to package a bundle that does not load
+    sha = bundle_sha256(bundle_dir)
     info: dict[str, Any] = {
         "model_name": reg.name if reg else name,
-        "model_version": reg.version if reg else "local",
+        # what every decision reports: the registry version and the run that trained it
+        "model_version": f"{reg.version}@{reg.run_id}" if reg else f"local@{sha[:12]}",
+        "registry_version": reg.version if reg else None,
+        "bundle_sha256": sha,
         "alias": reg.alias if reg else None,
         "run_id": reg.run_id if reg else None,
         "test_metrics": reg.test_metrics if reg else {},
@@ -126,7 +138,7 @@ def import_bundle(
     }
     labels = {
         "mlflow_model": info["model_name"],
-        "mlflow_version": info["model_version"],
+        "mlflow_version": info["registry_version"] or "local",
         "alias": info["alias"] or "none",
         "run_id": info["run_id"] or "none",
     }
@@ -144,19 +156,71 @@ def import_bundle(
     return tag
 
 
-def build_bento(project_dir: str | Path, labels: dict[str, str]) -> str:
-    """Build the Bento described by bentofile.yaml (pinned requirements, no network)."""
-    from bentoml.bentos import build_bentofile
+def served_model_info(tag: str) -> dict[str, Any]:
+    """The serve_info.json of a model in the BentoML store (name, versions, run id, hash)."""
+    import bentoml
+
+    return json.loads((Path(bentoml.models.get(tag).path) / SERVE_INFO_FILE).read_text())
+
+
+def write_serve_config(serve: ServeParams, tag: str, path: str | Path | None = None) -> Path:
+    """Pin ``tag`` for the service: the serve config file names it, its registry version,
+    run id and bundle hash, and carries the ``serve.auth``/``serve.audit`` settings."""
+    info = served_model_info(tag)
+    model = {
+        "tag": tag,
+        "model_name": info.get("model_name"),
+        "model_version": info.get("model_version"),
+        "registry_version": info.get("registry_version"),
+        "run_id": info.get("run_id"),
+        "bundle_sha256": info.get("bundle_sha256"),
+    }
+    out = Path(path or serve.config_file)
+    write_json(serve_config_document(model, serve.auth, serve.audit), out)
+    return out
+
+
+def build_bento(project_dir: str | Path, labels: dict[str, str], model_tag: str) -> str:
+    """Build the Bento described by bentofile.yaml (pinned requirements, no network), with
+    ``model_tag`` pinned in its environment (and so the only model it packs)."""
+    import attr
+    from bentoml._internal.bento.build_config import BentoBuildConfig, BentoEnvSchema
+    from bentoml.bentos import build
 
     project_dir = Path(project_dir).resolve()
-    bento = build_bentofile(str(project_dir / BENTOFILE), build_ctx=str(project_dir), labels=labels)
+    cfg = BentoBuildConfig.from_file(str(project_dir / BENTOFILE))
+    envs = [e for e in (cfg.envs or []) if e.name != MODEL_TAG_ENV]
+    envs.append(BentoEnvSchema(name=MODEL_TAG_ENV, value=model_tag))
+    previous = os.environ.get(MODEL_TAG_ENV)
+    os.environ[MODEL_TAG_ENV] = model_tag  # the service module resolves its model on import
+    try:
+        bento = build(
+            **{
+                k: v
+                for k, v in attr.asdict(cfg, recurse=False).items()
+                if k in ("service", "name", "description", "include", "exclude", "python")
+            },
+            labels={**(cfg.labels or {}), **labels},
+            envs=envs,
+            build_ctx=str(project_dir),
+        )
+    finally:
+        if previous is None:
+            os.environ.pop(MODEL_TAG_ENV, None)
+        else:
+            os.environ[MODEL_TAG_ENV] = previous
     return str(bento.tag)
 
 
 def package_champion(
-    params: MlflowParams, alias: str, max_batch: int, project_dir: str | Path, build: bool
+    params: MlflowParams,
+    alias: str,
+    max_batch: int,
+    project_dir: str | Path,
+    build: bool,
+    serve: ServeParams | None = None,
 ) -> dict[str, Any]:
-    """The whole `package` stage: registry alias -> BentoML model (-> Bento)."""
+    """The whole `package` stage: registry alias -> BentoML model (-> pinned -> Bento)."""
     reg = registry_model(params, alias)
     with tempfile.TemporaryDirectory(prefix="credit-scoring-package-") as tmp:
         bundle = download_bundle(params, reg, Path(tmp))
@@ -167,6 +231,8 @@ def package_champion(
         "bentoml model": tag,
         "test auc": f"{reg.test_metrics.get('auc', float('nan')):.4f}",
     }
+    if serve is not None:
+        summary["serve config"] = str(write_serve_config(serve, tag))
     if build:
         labels = {
             "mlflow_model": reg.name,
@@ -178,5 +244,5 @@ def package_champion(
                 if k in reg.test_metrics
             },
         }
-        summary["bento"] = build_bento(project_dir, labels)
+        summary["bento"] = build_bento(project_dir, labels, tag)
     return summary
