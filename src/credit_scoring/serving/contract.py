@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     create_model,
@@ -38,15 +39,28 @@ from credit_scoring.features.registry import EXAMPLE_FEATURES, FEATURES, SEVERE_
 BENTO_MODEL_NAME = "credit-scoring"
 SERVE_INFO_FILE = "serve_info.json"
 DEFAULT_MAX_BATCH = 1000
-MAX_EVENTS = 100_000
-MAX_CONTACTS = 5_000
+# Caps on one person's raw behaviour (/score_events), sized from what a real person has,
+# not from what a machine can send. The features read at most 365 days back; callers send
+# up to two years. 10,000 events is ~14 a day for two years (a heavy shopper with three
+# credit accounts has ~3,000 a year: 36 statements, 36 repayments, 60 utility bills and a
+# few thousand purchases). 1,000 contacts is above the Dunbar-scale social circle (~150)
+# and a large phone book (~500); 120 late repayments per contact is one per month on five
+# accounts for two years; 5,000 late repayments across all contacts. A request at every
+# cap is about 2.5 MB of JSON, inside serve.max_body_bytes.
+MAX_EVENTS = 10_000
+MAX_CONTACTS = 1_000
+MAX_LATE_PER_CONTACT = 120
+MAX_LATE_REPAYMENTS = 5_000
 #: The API's cap on a feature's magnitude where the registry's range is unbounded: no
 #: feature is anywhere near it, so larger values are input errors.
 _MAX_VALUE = 1e10
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    """Strict types: a number is a JSON number, a flag is true/false (no "5" or true read
+    as a number, no 1 read as a flag); dates are ISO strings."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True, strict=True)
 
 
 class BatchTooLargeError(ValueError):
@@ -83,6 +97,7 @@ def _features_model() -> type[BaseModel]:
             extra="forbid",
             allow_inf_nan=False,
             frozen=True,
+            strict=True,
             json_schema_extra={"example": EXAMPLE_FEATURES},
         ),
         __doc__="One person's model features (all optional; missing = unknown).",
@@ -179,6 +194,14 @@ def utc_naive(t: dt.datetime) -> dt.datetime:
     return t
 
 
+def _iso_string(v: Any) -> Any:
+    """Dates and timestamps come as ISO strings (a date alone is midnight for a timestamp);
+    numbers (Unix times) and flags are refused."""
+    if not isinstance(v, str | dt.date):
+        raise ValueError("must be an ISO 8601 date or timestamp string")
+    return v
+
+
 def _check_datetime(t: dt.datetime) -> dt.datetime:
     t = utc_naive(t)
     if not EARLIEST <= t < LATEST:
@@ -192,8 +215,16 @@ def _check_date(d: dt.date) -> dt.date:
     return d
 
 
-Date = Annotated[dt.date, AfterValidator(_check_date)]
-Timestamp = Annotated[dt.datetime, AfterValidator(_check_datetime)]
+Date = Annotated[
+    dt.date, Field(strict=False), BeforeValidator(_iso_string), AfterValidator(_check_date)
+]
+#: Lax only in the string format (a date alone is read as midnight), strict otherwise.
+Timestamp = Annotated[
+    dt.datetime,
+    Field(strict=False),
+    BeforeValidator(_iso_string),
+    AfterValidator(_check_datetime),
+]
 
 
 class ProfileIn(_Strict):
@@ -318,8 +349,9 @@ class ContactIn(_Strict):
     )
     late_repayments: list[LateRepaymentIn] | None = Field(
         None,
-        max_length=10_000,
-        description="The contact's late repayments, if known (an empty list: none).",
+        max_length=MAX_LATE_PER_CONTACT,
+        description="The contact's late repayments, if known (an empty list: none; "
+        f"at most {MAX_LATE_PER_CONTACT} per contact, {MAX_LATE_REPAYMENTS} in all).",
         examples=[[]],
     )
 
@@ -411,13 +443,13 @@ class EventsRequest(_Strict):
     events: list[EventIn] = Field(
         default_factory=list,
         max_length=MAX_EVENTS,
-        description="The person's events (any order).",
+        description=f"The person's events (any order; at most {MAX_EVENTS}).",
         examples=[_EVENTS_EXAMPLE["events"]],
     )
     contacts: list[ContactIn] = Field(
         default_factory=list,
         max_length=MAX_CONTACTS,
-        description="The person's contacts (distinct contact_id).",
+        description=f"The person's contacts (distinct contact_id; at most {MAX_CONTACTS}).",
         examples=[_EVENTS_EXAMPLE["contacts"]],
     )
     with_reasons: bool = Field(True, description="Add reasons and dimension points.")
@@ -431,6 +463,17 @@ class EventsRequest(_Strict):
         ev = [e.event_id for e in self.events if e.event_id is not None]
         if len(set(ev)) < len(ev):
             raise ValueError("events: event_id must be unique")
+        late = sum(len(c.late_repayments or ()) for c in self.contacts)
+        if late > MAX_LATE_REPAYMENTS:
+            raise ValueError(
+                f"contacts: {late} late repayments in all; at most {MAX_LATE_REPAYMENTS}"
+            )
+        for name in ("employment_start_date", "registered_date"):
+            day = getattr(self.profile, name)
+            if day is not None and day > self.observation_date:
+                raise ValueError(
+                    f"profile.{name}: after the observation date (facts are as known then)"
+                )
         return self
 
 
@@ -559,3 +602,134 @@ class ModelInfo(_Out):
 class ErrorResponse(_Out):
     error: str
     detail: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ModelRequest(_Strict):
+    """/model takes no input (an empty JSON object, or no body)."""
+
+
+class ErrorDetail(BaseModel):
+    """One problem with a request: where, what, and its kind."""
+
+    loc: list[str | int] = Field(description="Path of the field, e.g. ['features', 'age'].")
+    msg: str = Field(description="What is wrong, in words.")
+    type: str = Field(description="Kind of error (pydantic's error type).")
+
+
+class ValidationErrorResponse(BaseModel):
+    """400: the request breaks the contract; every problem is listed."""
+
+    error: str = Field(description="Summary, e.g. '2 validation errors for ScoreRequest'.")
+    detail: list[ErrorDetail] = Field(description="Each problem, with the field it is in.")
+
+
+class ErrorMessage(BaseModel):
+    """401, 413, 415, 429, 503, 504: what went wrong, in words."""
+
+    error: str = Field(description="What went wrong.")
+    detail: list[ErrorDetail] | None = Field(None, description="The field concerned, if any.")
+
+
+#: The request model of each route that takes a body.
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    "/score": ScoreRequest,
+    "/score_batch": BatchRequest,
+    "/score_events": EventsRequest,
+    "/advice": AdviceRequest,
+    "/model": ModelRequest,
+}
+#: The 200 response model of each route.
+RESPONSE_MODELS: dict[str, type[BaseModel]] = {
+    "/score": Decision,
+    "/score_batch": BatchDecisions,
+    "/score_events": Decision,
+    "/advice": AdviceResponse,
+    "/model": ModelInfo,
+}
+#: Error statuses every route can answer, with their description.
+ERROR_STATUSES: dict[int, str] = {
+    401: "Missing or invalid credentials (when authentication is on).",
+    413: "Body over the route's size limit, or a batch over serve.max_batch people.",
+    415: "Content type other than application/json.",
+    429: "Too many requests in flight (traffic.max_concurrency).",
+    503: "Draining for shutdown, or overloaded: retry on another instance.",
+    504: "Not answered within traffic.timeout seconds.",
+}
+
+
+def error_body(message: str, loc: list[str | int] | None = None, kind: str = "limit") -> dict:
+    """The body of an error response (an ErrorMessage)."""
+    detail = [{"loc": loc, "msg": message, "type": kind}] if loc is not None else []
+    return {"error": message, "detail": detail}
+
+
+def validation_error_body(err: Any) -> dict:
+    """A pydantic ValidationError as a 400 body: locations, messages and types, never the
+    rejected values (the input is not echoed)."""
+    detail = [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in err.errors(include_input=False, include_context=False, include_url=False)
+    ]
+    n = err.error_count()
+    return {
+        "error": f"{n} validation error{'s' if n > 1 else ''} for {err.title}",
+        "detail": detail,
+    }
+
+
+def _component(doc: dict, model: type[BaseModel], mode: str) -> dict:
+    """``model``'s JSON schema with its definitions added to the document's components."""
+    schema = model.model_json_schema(mode=mode, ref_template="#/components/schemas/{model}")
+    comps = doc.setdefault("components", {}).setdefault("schemas", {})
+    for name, sub in schema.pop("$defs", {}).items():
+        comps[name] = sub
+    return schema
+
+
+def complete_openapi(doc: dict) -> dict:
+    """BentoML's OpenAPI document with what it leaves out: the 200 response schema of every
+    route (BentoML writes ``{}``), the 400 shape (a list of problems, not a string), the
+    other error statuses (401, 413, 415, 429, 503, 504), the request example at the media
+    type (where schemathesis and Swagger UI look) and /model's empty input."""
+    comps = doc.setdefault("components", {}).setdefault("schemas", {})
+    comps["ValidationErrorResponse"] = _component(doc, ValidationErrorResponse, "serialization")
+    comps["ErrorMessage"] = _component(doc, ErrorMessage, "serialization")
+    for path, op in ((p, doc.get("paths", {}).get(p, {}).get("post")) for p in RESPONSE_MODELS):
+        if op is None:
+            continue
+        responses = op.setdefault("responses", {})
+        out = _component(doc, RESPONSE_MODELS[path], "serialization")
+        responses["200"] = {
+            "description": "The decision." if path != "/model" else "The served model.",
+            "content": {"application/json": {"schema": out}},
+        }
+        responses["400"] = {
+            "description": "The request breaks the contract (each problem listed).",
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/ValidationErrorResponse"}
+                }
+            },
+        }
+        for status, text in ERROR_STATUSES.items():
+            responses[str(status)] = {
+                "description": text,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}
+                },
+            }
+        media = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if media is None:
+            continue
+        if path == "/model":
+            media["schema"] = {"type": "object", "properties": {}, "additionalProperties": False}
+            media["example"] = {}
+            op["requestBody"]["required"] = False
+            continue
+        example = (REQUEST_MODELS[path].model_config.get("json_schema_extra") or {}).get("example")
+        if example is not None:
+            media["example"] = example
+    return doc

@@ -24,13 +24,18 @@ from credit_scoring.serving.contract import (
     ModelInfo,
     ScoreRequest,
 )
+from credit_scoring.serving.middleware import guard
 from credit_scoring.serving.scorer import Scorer
 from credit_scoring.telemetry import disable_telemetry
 
 
 @bentoml.service(
     name="credit_scoring",
-    traffic={"timeout": 30},
+    # One worker per core; threads: a long batch does not hold up a worker's other
+    # requests; more than max_concurrency requests in flight get a 429 (serving/README).
+    workers="cpu_count",
+    threads=2,
+    traffic={"timeout": 30, "max_concurrency": 64},
     labels={"project": "credit-scoring"},
 )
 class CreditScoring:
@@ -86,3 +91,6 @@ class CreditScoring:
     def model(self) -> ModelInfo:
         """The model being served: name, version, alias, features, test metrics."""
         return ModelInfo(**self.scorer.model_info())
+
+
+guard(CreditScoring, CreditScoring.inner.bento_model)  # limits, contract, drain, metric labels
