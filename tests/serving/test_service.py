@@ -12,14 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,18 +23,10 @@ from credit_scoring.features.registry import SEVERE_DPD
 from credit_scoring.serving.contract import EventsRequest
 from credit_scoring.serving.scorer import Scorer
 
-BIN = Path(sys.executable).parent
-MAX_BATCH = 50  # small, so the too-large test is cheap
 SAMPLE = 12
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _clean(v):
@@ -120,72 +105,6 @@ def assert_same_decision(got: dict, want: pd.Series, what: str) -> None:
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def bentoml_home(tmp_path_factory, small_model) -> Path:
-    """A temporary BENTOML_HOME holding the small model, imported as `package` does."""
-    root = tmp_path_factory.mktemp("bento")
-    small_model.save(root / "bundle")
-    home = root / "home"
-    code = (
-        "import sys; from credit_scoring.tracking.bento import import_bundle; "
-        f"print(import_bundle(sys.argv[1], None, {MAX_BATCH}))"
-    )
-    env = {**os.environ, "BENTOML_HOME": str(home)}
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(root / "bundle")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return home
-
-
-@pytest.fixture(scope="module")
-def server(bentoml_home, tmp_path_factory):
-    """`bentoml serve credit_scoring.serving.service:CreditScoring` on a free port, to the end."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [
-                str(BIN / "bentoml"),
-                "serve",
-                "credit_scoring.serving.service:CreditScoring",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            cwd=bentoml_home.parent,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, f"bentoml serve exited:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"not ready in 90 s:\n{log.read_text()[-3000:]}"
-            time.sleep(0.3)
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield client
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -369,11 +288,11 @@ def test_advice_over_http_is_the_library_advice(server, sample, small_model):
     assert advised, "nobody in the sample got advice"
 
 
-def test_too_large_batch_is_refused_with_413_naming_the_limit(server):
-    r = server.post("/score_batch", json={"people": [{}] * (MAX_BATCH + 1)})
+def test_too_large_batch_is_refused_with_413_naming_the_limit(server, max_batch):
+    r = server.post("/score_batch", json={"people": [{}] * (max_batch + 1)})
     assert r.status_code == 413, r.text
-    assert f"at most {MAX_BATCH}" in r.json()["error"] and "people" in r.json()["error"]
-    assert server.post("/score_batch", json={"people": [{}] * MAX_BATCH}).status_code == 200
+    assert f"at most {max_batch}" in r.json()["error"] and "people" in r.json()["error"]
+    assert server.post("/score_batch", json={"people": [{}] * max_batch}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -433,14 +352,14 @@ def test_malformed_json_is_a_4xx_not_a_crash(server):
     assert 400 <= r.status_code < 500, r.text
 
 
-def test_model_card_names_version_features_and_dimensions(server, small_model):
+def test_model_card_names_version_features_and_dimensions(server, small_model, max_batch):
     r = server.post("/model")
     assert r.status_code == 200, r.text
     card = r.json()
     assert card["model_version"] == "local" and card["bento_model"].startswith("credit-scoring:")
     assert [f["name"] for f in card["features"]] == small_model.feature_names
     assert all(f["description"] and f["dimension"] in DIMENSIONS for f in card["features"])
-    assert card["max_batch"] == MAX_BATCH
+    assert card["max_batch"] == max_batch
     assert set(card["score_bands"]) == {"poor", "fair", "good", "very good", "excellent"}
 
 

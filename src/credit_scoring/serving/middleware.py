@@ -185,7 +185,21 @@ class RequestGuard:
         model = REQUEST_MODELS.get(path)
         if model is None or method != "POST":
             return await self.app(scope, receive, send)
-        await self._guarded(scope, receive, send, path, model)
+        started = False
+
+        async def tracking(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, tracking, path, model)
+        except Exception:
+            # BentoML's timeout middleware would hold an exception raised before the
+            # response starts for traffic.timeout seconds and log nothing: answer now.
+            logger.exception("request guard failed on %s", path)
+            if not started:
+                await _json(send, 500, error_body("internal error; see the server log"), True)
 
     async def _guarded(self, scope, receive, send, path: str, model) -> None:
         ctype = (_header(scope, b"content-type") or "application/json").split(";")[0]
@@ -376,7 +390,7 @@ def guard(service: Any, bento_model: Any, limits: Limits | None = None) -> None:
 
     @functools.cache
     def max_batch() -> int:
-        info = Path(bento_model.path) / SERVE_INFO_FILE
+        info = Path(bento_model.resolve().path) / SERVE_INFO_FILE
         data = json.loads(info.read_text()) if info.is_file() else {}
         return int(data.get("max_batch", DEFAULT_MAX_BATCH))
 
