@@ -128,3 +128,9 @@ def server(served) -> Iterator[httpx.Client]:
 def max_batch() -> int:
     """serve.max_batch of the served model."""
     return MAX_BATCH
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """:func:`bentoml_serve`, for tests that need a server of their own (kill, SIGTERM)."""
+    return bentoml_serve

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import time
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -442,3 +446,134 @@ def test_package_without_a_champion_says_so_in_one_line_and_exits_2(tmp_path, mo
     assert len(errors) == 1 and errors[0].startswith("error: package: no 'champion' model"), (
         result.output
     )
+
+
+def test_schemathesis_with_all_checks_over_every_route_finds_nothing(served, tmp_path):
+    """`schemathesis run --checks all` (examples, coverage and fuzzing phases; bounded by
+    --max-examples and --max-time) against the live server: 0 failures, response schemas
+    included, over every route of the OpenAPI document."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    report = tmp_path / "st.json"
+    cmd = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{served.url}/docs.json",
+        "--checks",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        "15",
+        "--max-time",
+        "240",
+        "--workers",
+        "2",
+        "--seed",
+        "14",
+        "--generation-deterministic",
+        "--request-timeout",
+        "30",
+        "--report-json-path",
+        str(report),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=420)
+    out = proc.stdout[-6000:]
+    assert proc.returncode == 0, out
+    assert re.search(r"\b0 failures|No issues found", out, re.I) or "failures" not in out.lower(), (
+        out
+    )
+    tested = set(re.findall(r"POST (/\w+)", out))
+    assert tested >= {"/score", "/score_batch", "/score_events", "/advice", "/model"}, out
+
+
+# --------------------------------------------------------------------------- resilience
+
+
+def _worker_pids(proc_pid: int) -> list[int]:
+    import psutil
+
+    return [
+        c.pid
+        for c in psutil.Process(proc_pid).children(recursive=True)
+        if "_bentoml_impl.worker.service" in " ".join(c.cmdline())
+    ]
+
+
+def test_a_killed_worker_is_logged_at_error_with_its_cause_and_replaced(
+    bentoml_home, serve, tmp_path
+):
+    """kill -9 of a worker: the log says at ERROR which worker died and of which signal;
+    a new worker takes its place and serves the same model."""
+    import signal
+
+    with serve(bentoml_home, tmp_path / "serve.log") as s:
+        card = httpx.post(f"{s.url}/model", timeout=30).json()
+        victim = _worker_pids(s.proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            pids = _worker_pids(s.proc.pid)
+            if len(pids) == 2 and victim not in pids:
+                break
+            assert time.monotonic() < deadline, s.log_text()[-2000:]
+            time.sleep(0.2)
+        time.sleep(1)
+        errors = [ln for ln in s.log_text().splitlines() if "[ERROR]" in ln]
+        assert any(str(victim) in ln and "SIGKILL" in ln for ln in errors), s.log_text()[-2000:]
+        for _ in range(6):  # both workers answer with the model of before
+            assert httpx.post(f"{s.url}/model", timeout=30).json() == card
+
+
+def test_sigterm_drains_ready_fails_new_connections_refused_in_flight_finish(
+    bentoml_home, serve, tmp_path
+):
+    """SIGTERM to `bentoml serve` while a slow batch is in flight: /readyz fails at once,
+    new connections are refused (not left hanging), the in-flight request gets its 200 and
+    the server exits within its graceful timeout."""
+    import signal
+    import threading
+
+    people = [{"n_late_365d": float(i % 7)} for i in range(50)]
+    with serve(bentoml_home, tmp_path / "serve.log") as s:
+        results: list[int] = []
+
+        def slow() -> None:
+            with httpx.Client(base_url=s.url, timeout=60) as c:
+                for _ in range(20):
+                    r = c.post("/score_batch", json={"people": people, "with_reasons": True})
+                    results.append(r.status_code)
+
+        keep = httpx.Client(base_url=s.url, timeout=5)  # a keep-alive client
+        assert keep.get("/readyz").status_code == 200
+        t = threading.Thread(target=slow)
+        t.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        try:
+            ready = keep.get("/readyz").status_code
+        except httpx.HTTPError:
+            ready = None  # the connection closed: not ready either
+        assert ready != 200, "readiness still passes after SIGTERM"
+        refused = False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not refused:
+            try:
+                httpx.get(f"{s.url}/livez", timeout=1)
+            except httpx.ConnectError:
+                refused = True
+            except httpx.TimeoutException:
+                pytest.fail("a new connection hangs after SIGTERM instead of being refused")
+            time.sleep(0.1)
+        assert refused, "new connections are still accepted 10 s after SIGTERM"
+        t.join(timeout=60)
+        s.proc.wait(timeout=40)
+        elapsed = time.monotonic() - t0
+        keep.close()
+        assert results and results[0] == 200, results
+        assert all(code == 200 for code in results[:1]), "the in-flight request finished"
+        assert elapsed < 35, f"exit took {elapsed:.1f} s"
