@@ -374,6 +374,57 @@ def bound_metric_labels(
     instruments.RunnerTrafficMetricsMiddleware = BoundedLabels  # type: ignore[misc]
 
 
+# --------------------------------------------------------------------------- workers
+
+
+def watch_workers() -> None:
+    """In the `bentoml serve` process (circus' arbiter): log a worker's death at ERROR
+    with its cause, and refuse new connections as soon as the server stops.
+
+    Circus, which BentoML 1.4 runs its workers under, reaps and replaces a dead worker
+    logging only at DEBUG, so a ``kill -9`` or an out-of-memory kill leaves no trace; and
+    on SIGTERM it stops the workers first and closes the listening socket last, so new
+    connections wait in the backlog (hang) until every worker has drained. Both are fixed
+    through circus' watcher hooks (``after_reap``, ``before_stop``), the only seam BentoML
+    leaves: a dead worker is logged with its exit code or signal; on the arbiter's stop the
+    shared listening socket is shut down (Linux: further connections are refused) while
+    the workers finish their in-flight requests.
+    """
+    try:
+        from circus.watcher import Watcher
+    except ImportError:  # pragma: no cover - BentoML always ships circus
+        return
+    if getattr(Watcher.call_hook, "_credit_scoring", False):
+        return
+    original = Watcher.call_hook
+
+    def call_hook(self: Any, hook_name: str, **kwargs: Any) -> Any:
+        arbiter = getattr(self, "arbiter", None)
+        stopping = bool(getattr(arbiter, "_stopping", False)) or self.is_stopping()
+        if hook_name == "after_reap" and not stopping and kwargs.get("exit_code"):
+            code = int(kwargs["exit_code"])
+            cause = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            logger.error(
+                "worker process %s of %s died (%s); a new worker is started",
+                kwargs.get("process_pid"),
+                self.name,
+                cause,
+            )
+        if hook_name == "before_stop" and stopping:
+            import socket
+
+            for sock in (self.sockets or {}).values():
+                try:
+                    sock.shutdown(socket.SHUT_RD)
+                except OSError:
+                    continue
+                logger.warning("stopping: listening socket closed, new connections refused")
+        return original(self, hook_name, **kwargs)
+
+    call_hook._credit_scoring = True  # type: ignore[attr-defined]
+    Watcher.call_hook = call_hook  # type: ignore[method-assign]
+
+
 # --------------------------------------------------------------------------- mounting
 
 
@@ -398,3 +449,4 @@ def guard(service: Any, bento_model: Any, limits: Limits | None = None) -> None:
     routes = [api.route for api in service.apis.values()]
     system = ["/", "/docs.json", "/schema.json", "/livez", "/healthz", "/readyz", "/metrics"]
     bound_metric_labels([*routes, *system])
+    watch_workers()
