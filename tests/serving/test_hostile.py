@@ -12,6 +12,8 @@ import contextlib
 import json
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -32,36 +34,45 @@ LIMITS = Limits()
 HEALTH_MS = 100.0
 
 
+_PROBE = """
+import sys, time, httpx
+with httpx.Client(base_url=sys.argv[1], timeout=5) as c:
+    while True:
+        t0 = time.perf_counter()
+        try:
+            ok = c.get("/livez").status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        ms = (time.perf_counter() - t0) * 1000
+        print(ms if ok else "inf", flush=True)
+        time.sleep(0.02)
+"""
+
+
 class HealthProbe:
-    """/livez every 20 ms in a thread; ``worst_ms`` is the slowest answer (a failure or a
+    """/livez every 20 ms from a separate process (the test's own work, e.g. encoding 50 MB
+    of JSON, must not slow the probe); ``worst_ms`` is the slowest answer (a failure or a
     timeout counts as infinitely slow)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.times_ms: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=5) as client:
-            while not self._stop.is_set():
-                t0 = time.perf_counter()
-                try:
-                    ok = client.get("/livez").status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                ms = (time.perf_counter() - t0) * 1000
-                self.times_ms.append(ms if ok else float("inf"))
-                self._stop.wait(0.02)
+        self._proc: subprocess.Popen | None = None
 
     def __enter__(self) -> HealthProbe:
-        self._thread.start()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _PROBE, self.url], stdout=subprocess.PIPE, text=True
+        )
+        assert self._proc.stdout is not None
+        self.times_ms.append(float(self._proc.stdout.readline()))  # it runs before the case
         return self
 
     def __exit__(self, *exc) -> None:
-        time.sleep(0.05)
-        self._stop.set()
-        self._thread.join()
+        assert self._proc is not None and self._proc.stdout is not None
+        self.times_ms.append(float(self._proc.stdout.readline()))  # and once after it
+        self._proc.terminate()
+        out, _ = self._proc.communicate(timeout=10)
+        self.times_ms += [float(x) for x in out.split()]
 
     @property
     def worst_ms(self) -> float:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -28,6 +30,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     create_model,
     model_serializer,
     model_validator,
@@ -61,6 +64,25 @@ class _Strict(BaseModel):
     as a number, no 1 read as a flag); dates are ISO strings."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True, strict=True)
+
+
+#: A request the service's guard (serving/middleware.py) has already validated in a worker
+#: thread; BentoML's validation of the same body, on the event loop, then reuses it
+#: instead of validating 10,000 events a second time where health checks wait.
+PREVALIDATED: ContextVar[BaseModel | None] = ContextVar("prevalidated", default=None)
+
+
+class _Request(_Strict):
+    """A route's request body."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _reuse_prevalidated(cls, data: Any, handler: Any) -> Any:
+        done = PREVALIDATED.get()
+        if done is not None and issubclass(cls, type(done)):
+            PREVALIDATED.set(None)
+            return done
+        return handler(data)
 
 
 class BatchTooLargeError(ValueError):
@@ -108,7 +130,7 @@ def _features_model() -> type[BaseModel]:
 Features = _features_model()
 
 
-class ScoreRequest(_Strict):
+class ScoreRequest(_Request):
     """One person's features."""
 
     model_config = ConfigDict(
@@ -126,7 +148,7 @@ class ScoreRequest(_Strict):
     )
 
 
-class BatchRequest(_Strict):
+class BatchRequest(_Request):
     """Several people's features, scored in one call."""
 
     model_config = ConfigDict(
@@ -146,7 +168,7 @@ class BatchRequest(_Strict):
     )
 
 
-class AdviceRequest(_Strict):
+class AdviceRequest(_Request):
     """One person's features, and how much advice to give."""
 
     model_config = ConfigDict(
@@ -194,12 +216,29 @@ def utc_naive(t: dt.datetime) -> dt.datetime:
     return t
 
 
-def _iso_string(v: Any) -> Any:
-    """Dates and timestamps come as ISO strings (a date alone is midnight for a timestamp);
-    numbers (Unix times) and flags are refused."""
-    if not isinstance(v, str | dt.date):
-        raise ValueError("must be an ISO 8601 date or timestamp string")
-    return v
+#: Years 1901-2199: any time zone keeps a timestamp within [EARLIEST, LATEST).
+_YEAR = r"(19(0[1-9]|[1-9][0-9])|20[0-9][0-9]|21[0-9][0-9])"
+_DAY = _YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+DATE_PATTERN = rf"^{_DAY}$"
+TIMESTAMP_PATTERN = (
+    rf"^{_DAY}([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{{1,6}})?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$"
+)
+
+
+def _matching(pattern: str) -> Any:
+    """A before-validator: a string matching ``pattern`` (as the OpenAPI document says),
+    or a date/datetime from Python callers; numbers (Unix times) and flags are refused."""
+    compiled = re.compile(pattern)
+
+    def check(v: Any) -> Any:
+        if isinstance(v, dt.date):
+            return v
+        if isinstance(v, str) and compiled.match(v):
+            return v
+        raise ValueError(f"must be a string matching {pattern}")
+
+    return check
 
 
 def _check_datetime(t: dt.datetime) -> dt.datetime:
@@ -215,14 +254,20 @@ def _check_date(d: dt.date) -> dt.date:
     return d
 
 
+#: Strict about the string (a date between 1901 and 2199), lax only in parsing it.
 Date = Annotated[
-    dt.date, Field(strict=False), BeforeValidator(_iso_string), AfterValidator(_check_date)
+    dt.date,
+    Field(strict=False),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN}),
+    BeforeValidator(_matching(DATE_PATTERN)),
+    AfterValidator(_check_date),
 ]
-#: Lax only in the string format (a date alone is read as midnight), strict otherwise.
+#: An ISO date or timestamp (a date alone is midnight; with a zone it is taken in UTC).
 Timestamp = Annotated[
     dt.datetime,
     Field(strict=False),
-    BeforeValidator(_iso_string),
+    WithJsonSchema({"type": "string", "pattern": TIMESTAMP_PATTERN}),
+    BeforeValidator(_matching(TIMESTAMP_PATTERN)),
     AfterValidator(_check_datetime),
 ]
 
@@ -426,7 +471,7 @@ _EVENTS_EXAMPLE: dict[str, Any] = {
 }
 
 
-class EventsRequest(_Strict):
+class EventsRequest(_Request):
     """One person's profile and raw behaviour as of an observation date."""
 
     model_config = ConfigDict(json_schema_extra={"example": _EVENTS_EXAMPLE})
@@ -607,7 +652,7 @@ class ErrorResponse(_Out):
 # --------------------------------------------------------------------------- errors
 
 
-class ModelRequest(_Strict):
+class ModelRequest(_Request):
     """/model takes no input (an empty JSON object, or no body)."""
 
 
@@ -695,13 +740,13 @@ def complete_openapi(doc: dict) -> dict:
     other error statuses (401, 413, 415, 429, 503, 504), the request example at the media
     type (where schemathesis and Swagger UI look) and /model's empty input."""
     comps = doc.setdefault("components", {}).setdefault("schemas", {})
-    comps["ValidationErrorResponse"] = _component(doc, ValidationErrorResponse, "serialization")
-    comps["ErrorMessage"] = _component(doc, ErrorMessage, "serialization")
+    comps["ValidationErrorResponse"] = _component(doc, ValidationErrorResponse, "validation")
+    comps["ErrorMessage"] = _component(doc, ErrorMessage, "validation")
     for path, op in ((p, doc.get("paths", {}).get(p, {}).get("post")) for p in RESPONSE_MODELS):
         if op is None:
             continue
         responses = op.setdefault("responses", {})
-        out = _component(doc, RESPONSE_MODELS[path], "serialization")
+        out = _component(doc, RESPONSE_MODELS[path], "validation")
         responses["200"] = {
             "description": "The decision." if path != "/model" else "The served model.",
             "content": {"application/json": {"schema": out}},
@@ -729,6 +774,7 @@ def complete_openapi(doc: dict) -> dict:
             media["example"] = {}
             op["requestBody"]["required"] = False
             continue
+        op["requestBody"]["required"] = True
         example = (REQUEST_MODELS[path].model_config.get("json_schema_extra") or {}).get("example")
         if example is not None:
             media["example"] = example

@@ -40,6 +40,7 @@ import anyio
 import pydantic
 
 from credit_scoring.serving.contract import (
+    PREVALIDATED,
     REQUEST_MODELS,
     complete_openapi,
     error_body,
@@ -227,16 +228,24 @@ class RequestGuard:
         if status != 200:
             return await _json(send, status, problem)
 
+        # BentoML validates the body again on the event loop; it gets `{}` and the request
+        # model hands back the request validated here (contract._Request), so a large body
+        # is never parsed where health checks wait. Should that hand-over ever fail, `{}`
+        # is refused by every route that takes input: a loud 400, never a wrong answer.
         sent = False
 
         async def replay() -> dict:
             nonlocal sent
             if not sent:
                 sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": b"{}", "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        token = PREVALIDATED.set(problem)
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            PREVALIDATED.reset(token)
 
     @staticmethod
     def _too_large(limit: int) -> dict:
@@ -258,8 +267,8 @@ class RequestGuard:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _validate(self, path: str, model, body: bytes) -> tuple[int, dict]:
-        """(200, {}) or the error status and body; the work runs in a thread."""
+    async def _validate(self, path: str, model, body: bytes) -> tuple[int, Any]:
+        """(200, the request) or the error status and body; the work runs in a thread."""
         max_batch = self.max_batch() if (self.max_batch and path == "/score_batch") else None
 
         def check() -> tuple[int, dict, str]:
@@ -275,10 +284,10 @@ class RequestGuard:
                     )
                     return 413, error_body(msg, loc=["people"]), msg
             try:
-                model.model_validate_json(body or b"{}")
+                request = model.model_validate_json(body or b"{}")
             except pydantic.ValidationError as err:
                 return 400, validation_error_body(err), describe_errors(err)
-            return 200, {}, ""
+            return 200, request, ""
 
         if len(body) <= self.limits.small_body_bytes:
             status, problem, log = await anyio.to_thread.run_sync(check)
