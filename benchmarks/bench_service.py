@@ -175,11 +175,17 @@ def _tree_rss_mib(pid: int) -> float:
 
 
 def _worker_pids(pid: int) -> list[int]:
-    return [
-        c.pid
-        for c in psutil.Process(pid).children(recursive=True)
-        if "_bentoml_impl.worker.service" in " ".join(c.cmdline())
-    ]
+    """Live BentoML worker processes under `bentoml serve`."""
+    pids = []
+    for c in psutil.Process(pid).children(recursive=True):
+        try:
+            if c.status() != psutil.STATUS_ZOMBIE and "_bentoml_impl.worker.service" in " ".join(
+                c.cmdline()
+            ):
+                pids.append(c.pid)
+        except psutil.Error:
+            continue
+    return pids
 
 
 async def _soak(url: str, pid: int, people: list[dict], seconds: float) -> dict:

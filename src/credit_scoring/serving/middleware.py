@@ -162,10 +162,13 @@ class RequestGuard:
         app: Any,
         limits: Limits | None = None,
         max_batch: Callable[[], int] | None = None,
+        openapi: Callable[[], dict] | None = None,
     ) -> None:
         self.app = app
         self.limits = limits or Limits()
         self.max_batch = max_batch
+        self.openapi = openapi
+        self._docs_body: bytes | None = None
         self._parsing: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
@@ -301,23 +304,14 @@ class RequestGuard:
         return status, problem
 
     async def _docs(self, scope, receive, send) -> None:
-        """BentoML's OpenAPI document, completed (see contract.complete_openapi)."""
-        start: dict = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        await self.app(scope, receive, capture)
-        if start.get("status") != 200:
-            return await _respond(
-                send, start.get("status", 500), b"".join(chunks), "application/json"
-            )
-        doc = complete_openapi(json.loads(b"".join(chunks)))
-        await _json(send, 200, doc)
+        """The completed OpenAPI document, built once per worker in a thread (BentoML
+        builds it on the event loop at every request: half a second of stalled probes)."""
+        if self.openapi is None:
+            return await self.app(scope, receive, send)
+        if self._docs_body is None:
+            doc = await anyio.to_thread.run_sync(self.openapi)
+            self._docs_body = json.dumps(doc).encode()
+        await _respond(send, 200, self._docs_body, "application/json")
 
 
 def _closing(send: Callable) -> Callable:
@@ -454,7 +448,12 @@ def guard(service: Any, bento_model: Any, limits: Limits | None = None) -> None:
         data = json.loads(info.read_text()) if info.is_file() else {}
         return int(data.get("max_batch", DEFAULT_MAX_BATCH))
 
-    service.add_asgi_middleware(RequestGuard, limits=limits or Limits(), max_batch=max_batch)
+    def openapi() -> dict:
+        return complete_openapi(service.openapi_spec.asdict())
+
+    service.add_asgi_middleware(
+        RequestGuard, limits=limits or Limits(), max_batch=max_batch, openapi=openapi
+    )
     routes = [api.route for api in service.apis.values()]
     system = ["/", "/docs.json", "/schema.json", "/livez", "/healthz", "/readyz", "/metrics"]
     bound_metric_labels([*routes, *system])
