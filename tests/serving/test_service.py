@@ -549,12 +549,20 @@ def test_sigterm_drains_ready_fails_new_connections_refused_in_flight_finish(
 
     people = [{"n_late_365d": float(i % 7)} for i in range(50)]
     with serve(bentoml_home, tmp_path / "serve.log") as s:
-        results: list[int] = []
+        results: list[int | str] = []
 
         def slow() -> None:
+            """Batches back to back on a keep-alive connection until the server refuses."""
             with httpx.Client(base_url=s.url, timeout=60) as c:
                 for _ in range(20):
-                    r = c.post("/score_batch", json={"people": people, "with_reasons": True})
+                    try:
+                        r = c.post("/score_batch", json={"people": people, "with_reasons": True})
+                    except httpx.ConnectError:
+                        results.append("refused")
+                        return
+                    except httpx.HTTPError as err:  # cut mid-request: a failed drain
+                        results.append(type(err).__name__)
+                        return
                     results.append(r.status_code)
 
         keep = httpx.Client(base_url=s.url, timeout=5)  # a keep-alive client
@@ -586,5 +594,5 @@ def test_sigterm_drains_ready_fails_new_connections_refused_in_flight_finish(
         elapsed = time.monotonic() - t0
         keep.close()
         assert results and results[0] == 200, results
-        assert all(code == 200 for code in results[:1]), "the in-flight request finished"
+        assert all(r in (200, "refused") for r in results), f"a request was cut: {results}"
         assert elapsed < 35, f"exit took {elapsed:.1f} s"
