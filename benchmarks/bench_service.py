@@ -326,6 +326,7 @@ def main() -> None:
         help="Length of the soak at 50 req/s (600 = the 10-minute soak; 0 = skip).",
     )
     ap.add_argument("--no-kill", action="store_true", help="Skip the kill -9 scenario.")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="Results JSON.")
     args = ap.parse_args()
 
     from credit_scoring.telemetry import disable_telemetry
@@ -439,8 +440,8 @@ def main() -> None:
         "throughput_ratio_vs_baseline": round(ratio, 2),
         "targets_met": checks,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{'scenario':26} {'server':17} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
     for scen in ("single_reasons_50rps", "single_noreasons_50rps", "single_reasons_max"):
         for name, res in results.items():
@@ -464,7 +465,7 @@ def main() -> None:
             f"{k['worker_replaced_after_s']} s, model unchanged: {k['model_unchanged']}"
         )
     print(json.dumps(checks, indent=2))
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
