@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pydantic
 import pytest
@@ -72,3 +74,79 @@ def test_contacts_late_repayments_become_the_events_the_network_features_read():
     want = [f"cC1:{j}" for j in network_event_mask(candidates).nonzero()[0]]
     assert list(events["event_id"]) == want == ["cC1:2", "cC1:3"]
     assert (events["person_id"] == "C1").all()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"features": {"n_late_365d": "5"}}, "n_late_365d"),
+        ({"features": {"n_late_365d": True}}, "n_late_365d"),
+        ({"features": {}, "with_reasons": 1}, "with_reasons"),
+    ],
+)
+def test_strict_types_no_string_or_flag_is_read_as_a_number(body, field):
+    from credit_scoring.serving.contract import ScoreRequest
+
+    with pytest.raises(pydantic.ValidationError, match=field):
+        ScoreRequest.model_validate_json(json.dumps(body))
+    assert ScoreRequest.model_validate_json('{"features": {"n_late_365d": 5}}').features
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("2024-01-01", True),
+        ("2024-01-01T10:00:00", True),
+        ("2024-01-01T10:00:00.5+02:00", True),
+        ("2024-01-01T10:00Z", True),
+        ("0", False),
+        ("1700000000", False),
+        ("1900-06-01", False),
+        ("2200-01-01", False),
+        ("2024-01-01t10:00", False),
+        (1700000000, False),
+    ],
+)
+def test_timestamps_are_accepted_exactly_when_the_documented_pattern_matches(value, ok):
+    """The OpenAPI pattern and the validation agree (schemathesis relies on it)."""
+    import re
+
+    from credit_scoring.serving.contract import TIMESTAMP_PATTERN, LateRepaymentIn
+
+    body = json.dumps({"event_time": value, "days_past_due": 45})
+    if isinstance(value, str):
+        assert bool(re.match(TIMESTAMP_PATTERN, value)) == ok
+    if ok:
+        LateRepaymentIn.model_validate_json(body)
+    else:
+        with pytest.raises(pydantic.ValidationError, match="event_time"):
+            LateRepaymentIn.model_validate_json(body)
+
+
+def test_profile_dates_after_the_observation_date_are_refused():
+    body = {"observation_date": "2025-01-01", "profile": {"registered_date": "2025-01-02"}}
+    with pytest.raises(pydantic.ValidationError, match="registered_date: after the observation"):
+        EventsRequest.model_validate(body)
+    EventsRequest.model_validate({**body, "profile": {"registered_date": "2025-01-01"}})
+
+
+def test_complete_openapi_adds_200_schemas_error_shapes_and_examples():
+    from credit_scoring.serving.contract import complete_openapi
+
+    body = {"content": {"application/json": {"schema": {}}}}
+    doc = {
+        "paths": {
+            p: {"post": {"responses": {"200": body}, "requestBody": json.loads(json.dumps(body))}}
+            for p in ("/score", "/score_batch", "/score_events", "/advice", "/model")
+        }
+    }
+    out = complete_openapi(doc)
+    score = out["paths"]["/score"]["post"]
+    assert (
+        "score" in score["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+    )
+    assert {"400", "401", "413", "415", "429", "503", "504"} <= set(score["responses"])
+    assert score["requestBody"]["required"] is True
+    assert score["requestBody"]["content"]["application/json"]["example"]["features"]
+    detail = out["components"]["schemas"]["ValidationErrorResponse"]["properties"]["detail"]
+    assert detail["type"] == "array"

@@ -13,11 +13,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
-import subprocess
-import sys
+import re
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -30,18 +27,10 @@ from credit_scoring.features.registry import SEVERE_DPD
 from credit_scoring.serving.contract import EventsRequest
 from credit_scoring.serving.scorer import Scorer
 
-BIN = Path(sys.executable).parent
-MAX_BATCH = 50  # small, so the too-large test is cheap
 SAMPLE = 12
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _clean(v):
@@ -120,78 +109,6 @@ def assert_same_decision(got: dict, want: pd.Series, what: str) -> None:
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def bentoml_home(tmp_path_factory, small_model) -> Path:
-    """A temporary BENTOML_HOME holding the small model, imported as `package` does."""
-    root = tmp_path_factory.mktemp("bento")
-    small_model.save(root / "bundle")
-    home = root / "home"
-    code = (
-        "import sys; from credit_scoring.tracking.bento import import_bundle; "
-        f"print(import_bundle(sys.argv[1], None, {MAX_BATCH}))"
-    )
-    env = {**os.environ, "BENTOML_HOME": str(home)}
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(root / "bundle")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    (root / "tag").write_text(proc.stdout.strip())  # the service serves exactly this tag
-    return home
-
-
-@pytest.fixture(scope="module")
-def server(bentoml_home, tmp_path_factory):
-    """`bentoml serve credit_scoring.serving.service:CreditScoring` on a free port, to the end."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}
-    # pinned tag; auth off: these tests are about the contract (tests/serving/test_auth.py)
-    env |= {
-        "CREDIT_SCORING_MODEL_TAG": (bentoml_home.parent / "tag").read_text(),
-        "CREDIT_SCORING_AUTH": "none",
-    }
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [
-                str(BIN / "bentoml"),
-                "serve",
-                "credit_scoring.serving.service:CreditScoring",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            cwd=bentoml_home.parent,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, f"bentoml serve exited:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"not ready in 90 s:\n{log.read_text()[-3000:]}"
-            time.sleep(0.3)
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield client
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -375,11 +292,11 @@ def test_advice_over_http_is_the_library_advice(server, sample, small_model):
     assert advised, "nobody in the sample got advice"
 
 
-def test_too_large_batch_is_refused_with_413_naming_the_limit(server):
-    r = server.post("/score_batch", json={"people": [{}] * (MAX_BATCH + 1)})
+def test_too_large_batch_is_refused_with_413_naming_the_limit(server, max_batch):
+    r = server.post("/score_batch", json={"people": [{}] * (max_batch + 1)})
     assert r.status_code == 413, r.text
-    assert f"at most {MAX_BATCH}" in r.json()["error"] and "people" in r.json()["error"]
-    assert server.post("/score_batch", json={"people": [{}] * MAX_BATCH}).status_code == 200
+    assert f"at most {max_batch}" in r.json()["error"] and "people" in r.json()["error"]
+    assert server.post("/score_batch", json={"people": [{}] * max_batch}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -439,7 +356,7 @@ def test_malformed_json_is_a_4xx_not_a_crash(server):
     assert 400 <= r.status_code < 500, r.text
 
 
-def test_model_card_names_version_features_and_dimensions(server, small_model):
+def test_model_card_names_version_features_and_dimensions(server, small_model, max_batch):
     r = server.post("/model")
     assert r.status_code == 200, r.text
     card = r.json()
@@ -447,7 +364,7 @@ def test_model_card_names_version_features_and_dimensions(server, small_model):
     assert card["bento_model"].startswith("credit-scoring:")
     assert [f["name"] for f in card["features"]] == small_model.feature_names
     assert all(f["description"] and f["dimension"] in DIMENSIONS for f in card["features"])
-    assert card["max_batch"] == MAX_BATCH
+    assert card["max_batch"] == max_batch
     assert set(card["score_bands"]) == {"poor", "fair", "good", "very good", "excellent"}
 
 
@@ -532,3 +449,153 @@ def test_package_without_a_champion_says_so_and_exits_0(tmp_path, monkeypatch):
     summary = json.loads((tmp_path / "reports/package.json").read_text())
     assert summary["packaged"] is False
     assert summary["reason"].startswith("no 'champion' model"), summary
+
+
+def test_schemathesis_with_all_checks_over_every_route_finds_nothing(served, tmp_path):
+    """`schemathesis run --checks all` (examples, coverage and fuzzing phases; bounded by
+    --max-examples and --max-time) against the live server: 0 failures, response schemas
+    included, over every route of the OpenAPI document (schemathesis.toml: on
+    /score_events a schema-valid body may break a cross-field rule and get its 400)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    report = tmp_path / "st.json"
+    cmd = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "--config-file",
+        str(Path(__file__).parent / "schemathesis.toml"),
+        "run",
+        f"{served.url}/docs.json",
+        "--checks",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        "15",
+        "--max-time",
+        "240",
+        "--workers",
+        "2",
+        "--seed",
+        "14",
+        "--generation-deterministic",
+        "--request-timeout",
+        "30",
+        "--report-json-path",
+        str(report),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=420)
+    out = proc.stdout[-6000:]
+    assert proc.returncode == 0, out
+    assert re.search(r"\b0 failures|No issues found", out, re.I) or "failures" not in out.lower(), (
+        out
+    )
+    selected = re.search(r"Selected: (\d+)/(\d+)", out)
+    tested = re.search(r"Tested: (\d+)", out)
+    assert selected and tested, out
+    assert int(tested.group(1)) == int(selected.group(2)) >= 5, "every route was tested"
+
+
+# --------------------------------------------------------------------------- resilience
+
+
+def _worker_pids(proc_pid: int) -> list[int]:
+    """Live BentoML worker processes under `bentoml serve`."""
+    import psutil
+
+    pids = []
+    for c in psutil.Process(proc_pid).children(recursive=True):
+        try:
+            if c.status() != psutil.STATUS_ZOMBIE and "_bentoml_impl.worker.service" in " ".join(
+                c.cmdline()
+            ):
+                pids.append(c.pid)
+        except psutil.Error:
+            continue
+    return pids
+
+
+def test_a_killed_worker_is_logged_at_error_with_its_cause_and_replaced(
+    bentoml_home, serve, tmp_path
+):
+    """kill -9 of a worker: the log says at ERROR which worker died and of which signal;
+    a new worker takes its place and serves the same model."""
+    import signal
+
+    with serve(bentoml_home, tmp_path / "serve.log") as s:
+        card = httpx.post(f"{s.url}/model", timeout=30).json()
+        victim = _worker_pids(s.proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            pids = _worker_pids(s.proc.pid)
+            if len(pids) == 2 and victim not in pids:
+                break
+            assert time.monotonic() < deadline, s.log_text()[-2000:]
+            time.sleep(0.2)
+        time.sleep(1)
+        errors = [ln for ln in s.log_text().splitlines() if "[ERROR]" in ln]
+        assert any(str(victim) in ln and "SIGKILL" in ln for ln in errors), s.log_text()[-2000:]
+        for _ in range(6):  # both workers answer with the model of before
+            assert httpx.post(f"{s.url}/model", timeout=30).json() == card
+
+
+def test_sigterm_drains_ready_fails_new_connections_refused_in_flight_finish(
+    bentoml_home, serve, tmp_path
+):
+    """SIGTERM to `bentoml serve` while a slow batch is in flight: /readyz fails at once,
+    new connections are refused (not left hanging), the in-flight request gets its 200 and
+    the server exits within its graceful timeout."""
+    import signal
+    import threading
+
+    people = [{"n_late_365d": float(i % 7)} for i in range(50)]
+    with serve(bentoml_home, tmp_path / "serve.log") as s:
+        results: list[int | str] = []
+
+        def slow() -> None:
+            """Batches back to back on a keep-alive connection until the server refuses."""
+            with httpx.Client(base_url=s.url, timeout=60) as c:
+                for _ in range(20):
+                    try:
+                        r = c.post("/score_batch", json={"people": people, "with_reasons": True})
+                    except httpx.ConnectError:
+                        results.append("refused")
+                        return
+                    except httpx.HTTPError as err:  # cut mid-request: a failed drain
+                        results.append(type(err).__name__)
+                        return
+                    results.append(r.status_code)
+
+        keep = httpx.Client(base_url=s.url, timeout=5)  # a keep-alive client
+        assert keep.get("/readyz").status_code == 200
+        t = threading.Thread(target=slow)
+        t.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        try:
+            ready = keep.get("/readyz").status_code
+        except httpx.HTTPError:
+            ready = None  # the connection closed: not ready either
+        assert ready != 200, "readiness still passes after SIGTERM"
+        refused = False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not refused:
+            try:
+                httpx.get(f"{s.url}/livez", timeout=1)
+            except httpx.ConnectError:
+                refused = True
+            except httpx.TimeoutException:
+                pytest.fail("a new connection hangs after SIGTERM instead of being refused")
+            time.sleep(0.1)
+        assert refused, "new connections are still accepted 10 s after SIGTERM"
+        t.join(timeout=60)
+        s.proc.wait(timeout=40)
+        elapsed = time.monotonic() - t0
+        keep.close()
+        assert results and results[0] == 200, results
+        assert all(r in (200, "refused") for r in results), f"a request was cut: {results}"
+        assert elapsed < 35, f"exit took {elapsed:.1f} s"

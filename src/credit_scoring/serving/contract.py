@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
+from contextvars import ContextVar
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     create_model,
     model_serializer,
     model_validator,
@@ -39,15 +43,47 @@ from credit_scoring.features.registry import EXAMPLE_FEATURES, FEATURES, SEVERE_
 BENTO_MODEL_NAME = "credit-scoring"
 SERVE_INFO_FILE = "serve_info.json"
 DEFAULT_MAX_BATCH = 1000
-MAX_EVENTS = 100_000
-MAX_CONTACTS = 5_000
+# Caps on one person's raw behaviour (/score_events), sized from what a real person has,
+# not from what a machine can send. The features read at most 365 days back; callers send
+# up to two years. 10,000 events is ~14 a day for two years (a heavy shopper with three
+# credit accounts has ~3,000 a year: 36 statements, 36 repayments, 60 utility bills and a
+# few thousand purchases). 1,000 contacts is above the Dunbar-scale social circle (~150)
+# and a large phone book (~500); 120 late repayments per contact is one per month on five
+# accounts for two years; 5,000 late repayments across all contacts. A request at every
+# cap is about 2.5 MB of JSON, inside serve.max_body_bytes.
+MAX_EVENTS = 10_000
+MAX_CONTACTS = 1_000
+MAX_LATE_PER_CONTACT = 120
+MAX_LATE_REPAYMENTS = 5_000
 #: The API's cap on a feature's magnitude where the registry's range is unbounded: no
 #: feature is anywhere near it, so larger values are input errors.
 _MAX_VALUE = 1e10
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    """Strict types: a number is a JSON number, a flag is true/false (no "5" or true read
+    as a number, no 1 read as a flag); dates are ISO strings."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True, strict=True)
+
+
+#: A request the service's guard (serving/middleware.py) has already validated in a worker
+#: thread; BentoML's validation of the same body, on the event loop, then reuses it
+#: instead of validating 10,000 events a second time where health checks wait.
+PREVALIDATED: ContextVar[BaseModel | None] = ContextVar("prevalidated", default=None)
+
+
+class _Request(_Strict):
+    """A route's request body."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _reuse_prevalidated(cls, data: Any, handler: Any) -> Any:
+        done = PREVALIDATED.get()
+        if done is not None and issubclass(cls, type(done)):
+            PREVALIDATED.set(None)
+            return done
+        return handler(data)
 
 
 class BatchTooLargeError(ValueError):
@@ -84,6 +120,7 @@ def _features_model() -> type[BaseModel]:
             extra="forbid",
             allow_inf_nan=False,
             frozen=True,
+            strict=True,
             json_schema_extra={"example": EXAMPLE_FEATURES},
         ),
         __doc__="One person's model features (all optional; missing = unknown).",
@@ -94,7 +131,7 @@ def _features_model() -> type[BaseModel]:
 Features = _features_model()
 
 
-class ScoreRequest(_Strict):
+class ScoreRequest(_Request):
     """One person's features."""
 
     model_config = ConfigDict(
@@ -112,7 +149,7 @@ class ScoreRequest(_Strict):
     )
 
 
-class BatchRequest(_Strict):
+class BatchRequest(_Request):
     """Several people's features, scored in one call."""
 
     model_config = ConfigDict(
@@ -132,7 +169,7 @@ class BatchRequest(_Strict):
     )
 
 
-class AdviceRequest(_Strict):
+class AdviceRequest(_Request):
     """One person's features, and how much advice to give."""
 
     model_config = ConfigDict(
@@ -223,6 +260,31 @@ def utc_naive(t: dt.datetime) -> dt.datetime:
     return t
 
 
+#: Years 1901-2199: any time zone keeps a timestamp within [EARLIEST, LATEST).
+_YEAR = r"(19(0[1-9]|[1-9][0-9])|20[0-9][0-9]|21[0-9][0-9])"
+_DAY = _YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+DATE_PATTERN = rf"^{_DAY}$"
+TIMESTAMP_PATTERN = (
+    rf"^{_DAY}([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{{1,6}})?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$"
+)
+
+
+def _matching(pattern: str) -> Any:
+    """A before-validator: a string matching ``pattern`` (as the OpenAPI document says),
+    or a date/datetime from Python callers; numbers (Unix times) and flags are refused."""
+    compiled = re.compile(pattern)
+
+    def check(v: Any) -> Any:
+        if isinstance(v, dt.date):
+            return v
+        if isinstance(v, str) and compiled.match(v):
+            return v
+        raise ValueError(f"must be a string matching {pattern}")
+
+    return check
+
+
 def _check_datetime(t: dt.datetime) -> dt.datetime:
     t = utc_naive(t)
     if not EARLIEST <= t < LATEST:
@@ -236,8 +298,22 @@ def _check_date(d: dt.date) -> dt.date:
     return d
 
 
-Date = Annotated[dt.date, AfterValidator(_check_date)]
-Timestamp = Annotated[dt.datetime, AfterValidator(_check_datetime)]
+#: Strict about the string (a date between 1901 and 2199), lax only in parsing it.
+Date = Annotated[
+    dt.date,
+    Field(strict=False),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN}),
+    BeforeValidator(_matching(DATE_PATTERN)),
+    AfterValidator(_check_date),
+]
+#: An ISO date or timestamp (a date alone is midnight; with a zone it is taken in UTC).
+Timestamp = Annotated[
+    dt.datetime,
+    Field(strict=False),
+    WithJsonSchema({"type": "string", "pattern": TIMESTAMP_PATTERN}),
+    BeforeValidator(_matching(TIMESTAMP_PATTERN)),
+    AfterValidator(_check_datetime),
+]
 
 
 class ProfileIn(_Strict):
@@ -362,8 +438,9 @@ class ContactIn(_Strict):
     )
     late_repayments: list[LateRepaymentIn] | None = Field(
         None,
-        max_length=10_000,
-        description="The contact's late repayments, if known (an empty list: none).",
+        max_length=MAX_LATE_PER_CONTACT,
+        description="The contact's late repayments, if known (an empty list: none; "
+        f"at most {MAX_LATE_PER_CONTACT} per contact, {MAX_LATE_REPAYMENTS} in all).",
         examples=[[]],
     )
 
@@ -438,7 +515,7 @@ _EVENTS_EXAMPLE: dict[str, Any] = {
 }
 
 
-class EventsRequest(_Strict):
+class EventsRequest(_Request):
     """One person's profile and raw behaviour as of an observation date."""
 
     model_config = ConfigDict(json_schema_extra={"example": _EVENTS_EXAMPLE})
@@ -455,13 +532,13 @@ class EventsRequest(_Strict):
     events: list[EventIn] = Field(
         default_factory=list,
         max_length=MAX_EVENTS,
-        description="The person's events (any order).",
+        description=f"The person's events (any order; at most {MAX_EVENTS}).",
         examples=[_EVENTS_EXAMPLE["events"]],
     )
     contacts: list[ContactIn] = Field(
         default_factory=list,
         max_length=MAX_CONTACTS,
-        description="The person's contacts (distinct contact_id).",
+        description=f"The person's contacts (distinct contact_id; at most {MAX_CONTACTS}).",
         examples=[_EVENTS_EXAMPLE["contacts"]],
     )
     with_reasons: bool = Field(True, description="Add reasons and dimension points.")
@@ -475,6 +552,17 @@ class EventsRequest(_Strict):
         ev = [e.event_id for e in self.events if e.event_id is not None]
         if len(set(ev)) < len(ev):
             raise ValueError("events: event_id must be unique")
+        late = sum(len(c.late_repayments or ()) for c in self.contacts)
+        if late > MAX_LATE_REPAYMENTS:
+            raise ValueError(
+                f"contacts: {late} late repayments in all; at most {MAX_LATE_REPAYMENTS}"
+            )
+        for name in ("employment_start_date", "registered_date"):
+            day = getattr(self.profile, name)
+            if day is not None and day > self.observation_date:
+                raise ValueError(
+                    f"profile.{name}: after the observation date (facts are as known then)"
+                )
         return self
 
 
@@ -621,3 +709,135 @@ class ModelInfo(_Out):
 class ErrorResponse(_Out):
     error: str
     detail: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ModelRequest(_Request):
+    """/model takes no input (an empty JSON object, or no body)."""
+
+
+class ErrorDetail(BaseModel):
+    """One problem with a request: where, what, and its kind."""
+
+    loc: list[str | int] = Field(description="Path of the field, e.g. ['features', 'age'].")
+    msg: str = Field(description="What is wrong, in words.")
+    type: str = Field(description="Kind of error (pydantic's error type).")
+
+
+class ValidationErrorResponse(BaseModel):
+    """400: the request breaks the contract; every problem is listed."""
+
+    error: str = Field(description="Summary, e.g. '2 validation errors for ScoreRequest'.")
+    detail: list[ErrorDetail] = Field(description="Each problem, with the field it is in.")
+
+
+class ErrorMessage(BaseModel):
+    """401, 413, 415, 429, 503, 504: what went wrong, in words."""
+
+    error: str = Field(description="What went wrong.")
+    detail: list[ErrorDetail] | None = Field(None, description="The field concerned, if any.")
+
+
+#: The request model of each route that takes a body.
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    "/score": ScoreRequest,
+    "/score_batch": BatchRequest,
+    "/score_events": EventsRequest,
+    "/advice": AdviceRequest,
+    "/model": ModelRequest,
+}
+#: The 200 response model of each route.
+RESPONSE_MODELS: dict[str, type[BaseModel]] = {
+    "/score": Decision,
+    "/score_batch": BatchDecisions,
+    "/score_events": Decision,
+    "/advice": AdviceResponse,
+    "/model": ModelInfo,
+}
+#: Error statuses every route can answer, with their description.
+ERROR_STATUSES: dict[int, str] = {
+    401: "Missing or invalid credentials (when authentication is on).",
+    413: "Body over the route's size limit, or a batch over serve.max_batch people.",
+    415: "Content type other than application/json.",
+    429: "Too many requests in flight (traffic.max_concurrency).",
+    503: "Draining for shutdown, or overloaded: retry on another instance.",
+    504: "Not answered within traffic.timeout seconds.",
+}
+
+
+def error_body(message: str, loc: list[str | int] | None = None, kind: str = "limit") -> dict:
+    """The body of an error response (an ErrorMessage)."""
+    detail = [{"loc": loc, "msg": message, "type": kind}] if loc is not None else []
+    return {"error": message, "detail": detail}
+
+
+def validation_error_body(err: Any) -> dict:
+    """A pydantic ValidationError as a 400 body: locations, messages and types, never the
+    rejected values (the input is not echoed)."""
+    detail = [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in err.errors(include_input=False, include_context=False, include_url=False)
+    ]
+    n = err.error_count()
+    return {
+        "error": f"{n} validation error{'s' if n > 1 else ''} for {err.title}",
+        "detail": detail,
+    }
+
+
+def _component(doc: dict, model: type[BaseModel], mode: str) -> dict:
+    """``model``'s JSON schema with its definitions added to the document's components."""
+    schema = model.model_json_schema(mode=mode, ref_template="#/components/schemas/{model}")
+    comps = doc.setdefault("components", {}).setdefault("schemas", {})
+    for name, sub in schema.pop("$defs", {}).items():
+        comps[name] = sub
+    return schema
+
+
+def complete_openapi(doc: dict) -> dict:
+    """BentoML's OpenAPI document with what it leaves out: the 200 response schema of every
+    route (BentoML writes ``{}``), the 400 shape (a list of problems, not a string), the
+    other error statuses (401, 413, 415, 429, 503, 504), the request example at the media
+    type (where schemathesis and Swagger UI look) and /model's empty input."""
+    comps = doc.setdefault("components", {}).setdefault("schemas", {})
+    comps["ValidationErrorResponse"] = _component(doc, ValidationErrorResponse, "validation")
+    comps["ErrorMessage"] = _component(doc, ErrorMessage, "validation")
+    for path, op in ((p, doc.get("paths", {}).get(p, {}).get("post")) for p in RESPONSE_MODELS):
+        if op is None:
+            continue
+        responses = op.setdefault("responses", {})
+        out = _component(doc, RESPONSE_MODELS[path], "validation")
+        responses["200"] = {
+            "description": "The decision." if path != "/model" else "The served model.",
+            "content": {"application/json": {"schema": out}},
+        }
+        responses["400"] = {
+            "description": "The request breaks the contract (each problem listed).",
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/ValidationErrorResponse"}
+                }
+            },
+        }
+        for status, text in ERROR_STATUSES.items():
+            responses[str(status)] = {
+                "description": text,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}
+                },
+            }
+        media = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if media is None:
+            continue
+        if path == "/model":
+            media["schema"] = {"type": "object", "properties": {}, "additionalProperties": False}
+            media["example"] = {}
+            op["requestBody"]["required"] = False
+            continue
+        op["requestBody"]["required"] = True
+        example = (REQUEST_MODELS[path].model_config.get("json_schema_extra") or {}).get("example")
+        if example is not None:
+            media["example"] = example
+    return doc

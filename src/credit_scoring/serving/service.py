@@ -26,6 +26,7 @@ from credit_scoring.serving.contract import (
     ModelInfo,
     ScoreRequest,
 )
+from credit_scoring.serving.middleware import guard
 from credit_scoring.serving.scorer import Scorer
 from credit_scoring.serving.serve_config import ServeConfig
 from credit_scoring.telemetry import disable_telemetry
@@ -33,7 +34,11 @@ from credit_scoring.telemetry import disable_telemetry
 
 @bentoml.service(
     name="credit_scoring",
-    traffic={"timeout": 30},
+    # One worker per core; threads: a long batch does not hold up a worker's other
+    # requests; more than max_concurrency requests in flight get a 429 (serving/README).
+    workers="cpu_count",
+    threads=2,
+    traffic={"timeout": 30, "max_concurrency": 64},
     labels={"project": "credit-scoring"},
 )
 class CreditScoring:
@@ -112,4 +117,6 @@ class CreditScoring:
         return ModelInfo(**self.scorer.model_info())
 
 
+# the first middleware added is the outermost: authentication runs before anything else
 CreditScoring.add_asgi_middleware(AuthMiddleware)  # every route but the health probes
+guard(CreditScoring, CreditScoring.inner.bento_model)  # limits, contract, drain, metric labels
