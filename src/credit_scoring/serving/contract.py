@@ -21,8 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from contextvars import ContextVar
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -212,7 +212,7 @@ def catalogue_features_model(specs: Sequence[FeatureSpec]) -> type[BaseModel]:
     )
 
 
-class FeaturesRequest(_Strict):
+class FeaturesRequest(_Request):
     """One person's values of the served model's own features, by name (``/model`` lists
     them): for models of features the lender brought (``data.mode: features``), and any
     other. Checked against the model's catalogue when the request is scored: an unknown
@@ -220,14 +220,17 @@ class FeaturesRequest(_Strict):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "example": {"features": {"n_late_12m": 1, "utilisation": 0.42}, "with_reasons": True}
+            "example": {
+                "features": {"n_late_90d": 1, "utilisation_latest": 0.42},
+                "with_reasons": True,
+            }
         }
     )
 
     features: dict[Annotated[str, Field(min_length=1, max_length=128)], float | None] = Field(
         max_length=10_000,
         description="Feature name -> value (null or left out = missing, as in training).",
-        examples=[{"n_late_12m": 1, "utilisation": 0.42}],
+        examples=[{"n_late_90d": 1, "utilisation_latest": 0.42}],
     )
     with_reasons: bool = Field(
         True, description="Add adverse-action reasons and dimension points.", examples=[True]
@@ -745,6 +748,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "/score": ScoreRequest,
     "/score_batch": BatchRequest,
     "/score_events": EventsRequest,
+    "/score_features": FeaturesRequest,
     "/advice": AdviceRequest,
     "/model": ModelRequest,
 }
@@ -753,6 +757,7 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "/score": Decision,
     "/score_batch": BatchDecisions,
     "/score_events": Decision,
+    "/score_features": Decision,
     "/advice": AdviceResponse,
     "/model": ModelInfo,
 }
