@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import norm
 
 from credit_scoring.audit.gate import delong_auc_ci
-from credit_scoring.modelling.metrics import brier, ece, ks
+from credit_scoring.modelling.metrics import bootstrap_intervals
 
 NOT_AVAILABLE = "not available"
 #: PSI / CSI thresholds (DOMAIN.md): below the first stable, above the second act.
@@ -58,29 +58,6 @@ def psi_status(value: float | None) -> str:
 
 
 # --------------------------------------------------------------------------- performance
-
-
-def bootstrap_ci(
-    y: np.ndarray,
-    p: np.ndarray,
-    statistic: Callable[[np.ndarray, np.ndarray], float],
-    n_boot: int = 200,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic(y, p)`` (resampling people, seeded);
-    resamples with one class only are skipped."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        yb = y[idx]
-        if 0 < yb.sum() < len(yb):
-            values.append(statistic(yb, p[idx]))
-    if not values:
-        return (math.nan, math.nan)
-    lo, hi = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return float(lo), float(hi)
 
 
 def performance_row(
@@ -105,15 +82,11 @@ def performance_row(
     auc_, lo, hi = delong_auc_ci(y_arr, p_arr, confidence)
     row.update(auc=auc_, auc_lo=lo, auc_hi=hi, gini=2 * auc_ - 1, gini_lo=2 * lo - 1)
     row["gini_hi"] = 2 * hi - 1
-    for name, fn in (
-        ("ks", ks),
-        ("brier", brier),
-        ("ece", lambda a, b: ece(a, b, n_bins)),
-    ):
-        row[name] = float(fn(y_arr, p_arr))
-        row[f"{name}_lo"], row[f"{name}_hi"] = bootstrap_ci(
-            y_arr, p_arr, fn, n_boot, confidence, seed
-        )
+    intervals = bootstrap_intervals(
+        y_arr, p_arr, n_boot, seed, confidence, n_bins, metrics=("ks", "brier", "ece")
+    )
+    for name, ci in intervals.items():
+        row[name], row[f"{name}_lo"], row[f"{name}_hi"] = ci["value"], ci["low"], ci["high"]
     return row
 
 

@@ -195,6 +195,7 @@ def bootstrap_intervals(
         "auc": auc,
         "ks": ks,
         "ece": lambda a, b: ece(a, b, n_bins),
+        "brier": brier,
         "default_rate": default_rate,
     }
     rng = np.random.default_rng(seed)
