@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -93,18 +94,16 @@ def bentoml_serve(home: Path, log: Path, env: dict | None = None) -> Iterator[Se
                 proc.wait()
 
 
-@pytest.fixture(scope="session")
-def bentoml_home(tmp_path_factory, small_model) -> Path:
-    """A temporary BENTOML_HOME holding the small model, imported as `package` does."""
-    root = tmp_path_factory.mktemp("bento")
-    small_model.save(root / "bundle")
+def import_to_home(bundle_dir: Path, root: Path, max_batch: int = MAX_BATCH) -> Path:
+    """A BENTOML_HOME under ``root`` holding ``bundle_dir``, imported as `package` does, with
+    the imported tag pinned beside it (``root / "tag"``, read by :func:`bentoml_serve`)."""
     home = root / "home"
     code = (
         "import sys; from credit_scoring.tracking.bento import import_bundle; "
-        f"print(import_bundle(sys.argv[1], None, {MAX_BATCH}))"
+        f"print(import_bundle(sys.argv[1], None, {max_batch}))"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(root / "bundle")],
+        [sys.executable, "-c", code, str(bundle_dir)],
         env={**os.environ, "BENTOML_HOME": str(home)},
         capture_output=True,
         text=True,
@@ -113,6 +112,20 @@ def bentoml_home(tmp_path_factory, small_model) -> Path:
     assert proc.returncode == 0, proc.stderr[-2000:]
     (root / "tag").write_text(proc.stdout.strip())  # the service serves exactly this tag
     return home
+
+
+@pytest.fixture(scope="session")
+def serve_tools() -> SimpleNamespace:
+    """The helpers above, for test modules that serve a model of their own."""
+    return SimpleNamespace(import_to_home=import_to_home, bentoml_serve=bentoml_serve)
+
+
+@pytest.fixture(scope="session")
+def bentoml_home(tmp_path_factory, small_model) -> Path:
+    """A temporary BENTOML_HOME holding the small model, imported as `package` does."""
+    root = tmp_path_factory.mktemp("bento")
+    small_model.save(root / "bundle")
+    return import_to_home(root / "bundle", root)
 
 
 @pytest.fixture(scope="session")

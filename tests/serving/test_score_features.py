@@ -3,11 +3,6 @@ the served bundle's own catalogue (in process and over HTTP with a real `bentoml
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,7 +18,6 @@ from credit_scoring.modelling.train import local_trainer
 from credit_scoring.serving.scorer import Scorer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "byof"
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -101,69 +95,17 @@ def test_the_registry_routes_refuse_a_byof_model_and_serve_registry_models(byof,
 # --------------------------------------------------------------------------- over HTTP
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(byof, tmp_path_factory):
-    """`bentoml serve` of the BYOF bundle, imported as `package` does."""
+def server(byof, tmp_path_factory, serve_tools):
+    """`bentoml serve` of the BYOF bundle, imported and pinned as `package` does."""
     root = tmp_path_factory.mktemp("byof_bento")
     byof[0].save(root / "bundle")
-    home = root / "home"
-    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
-    code = (
-        "import sys; from credit_scoring.tracking.bento import import_bundle; "
-        "print(import_bundle(sys.argv[1], None, 50))"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(root / "bundle")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    port = _free_port()
-    log = root / "serve.log"
-    with open(log, "w") as fh:
-        serve = subprocess.Popen(
-            [
-                str(BIN / "bentoml"),
-                "serve",
-                "credit_scoring.serving.service:CreditScoring",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            cwd=root,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert serve.poll() is None, f"bentoml serve exited:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"not ready in 90 s:\n{log.read_text()[-3000:]}"
-            time.sleep(0.3)
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield client
-    finally:
-        serve.terminate()
-        try:
-            serve.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            serve.kill()
+    home = serve_tools.import_to_home(root / "bundle", root, 50)
+    with (
+        serve_tools.bentoml_serve(home, root / "serve.log") as served,
+        httpx.Client(base_url=served.url, timeout=30) as client,
+    ):
+        yield client
 
 
 @pytest.mark.slow
