@@ -29,9 +29,10 @@ from credit_scoring.schemas import Dimension
 
 #: The content of the table at its version: changing a code, a text, a feature list or a
 #: permissibility without a new REASON_CODES_VERSION fails here.
-PINNED = {  # .3 added the current-account and application codes
+PINNED = {  # .3 added the current-account and application codes; .4 dropped FC03, FC10
     "2026-11-29.2": "1096f20cdfb91f31e9083646758305f30e5be79e302cf2b544d53cb2680479e6",
     "2026-11-29.3": "c2d39458cdf3c8234c4a052fdc4353183feffa2401bb5e99465090e4cf526595",
+    "2026-11-29.4": "b06969aa08c0d172d8e22707025cc2f915fa209e03e618bf99aa7b2d28b91952",
 }
 
 

@@ -48,7 +48,7 @@ from credit_scoring.features.wording import Wording, reason_text
 
 #: Bump when any code, sentence, feature list or permissibility changes (and update
 #: ``TABLE_DIGEST`` in the test that pins it).
-REASON_CODES_VERSION = "2026-11-29.3"
+REASON_CODES_VERSION = "2026-11-29.4"
 
 _SEVERE = f"{SEVERE_DPD} or more days late"
 
@@ -140,7 +140,6 @@ REASON_CODES: tuple[ReasonCode, ...] = (
     # ---- fulfilment capacity
     _c("FC01", "verified_income", "Verified monthly income of {v}"),
     _c("FC02", "income_verified", "Income is verified", zero="Income is not verified"),
-    _c("FC03", "income_verified_ratio", "Verified income is {v} of the declared income"),
     _c("FC04", "employment_years", "Time in your current job: {v}"),
     _c(
         "FC05",
@@ -167,13 +166,11 @@ REASON_CODES: tuple[ReasonCode, ...] = (
         zero="No utility bills paid through the platform in the last 12 months",
     ),
     _c("FC09", "n_phone_topups_365d", "{v} phone top-up{s} in the last 365 days (frequent)"),
-    _c("FC10", "topup_mean_amount_365d", "Average phone top-up of only {v} in the last 365 days"),
     _c(
         "FC90",
         (
             "verified_income",
             "income_verified",
-            "income_verified_ratio",
             "balance_to_income",
             "spend_to_income_90d",
         ),
