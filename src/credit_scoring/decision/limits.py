@@ -190,6 +190,8 @@ def limit_factors(
       :data:`BASIS_FLOOR` (the floor: no income known, or the counted one below it);
     - ``capacity``: the monthly capacity counted, CNY; ``multiple``: the score's multiple;
     - ``below_top``: the score is below ``top_score`` (the multiple can still grow);
+    - ``unverified_capped``: the declared income counts for ``max_unverified_capacity``
+      only (the cap on unverified income set the capacity);
     - ``loss_capped``: the expected-loss cap is below the income-based limit and set it;
     - ``at_min``: the limit is the minimum granted; ``at_max``: it is the maximum;
     - ``approved``: the score is at or above the cut-off.
@@ -217,6 +219,11 @@ def limit_factors(
         "capacity": steps["capacity"],
         "multiple": np.broadcast_to(income_multiple(s, policy), shape),
         "below_top": s < policy.top_score,
+        "unverified_capped": (basis == BASIS_DECLARED)
+        & (
+            np.broadcast_to(declared, shape) * policy.declared_income_weight
+            > policy.max_unverified_capacity
+        ),
         "loss_capped": approved
         & (steps["loss_cap"] < steps["by_income"])
         & (limit > steps["lowest"]),
