@@ -359,7 +359,8 @@ def robustness(params: ParamsOption = Path("params.yaml")) -> None:
     shown = {
         name: f"{s['status']}  p{100 * s['bounded_quantile']:g} {s['bounded_gain']:+.0f}  "
         f"mean {s['mean']:+.1f}  max {s['max']:+.0f}  "
-        f"limit p{100 * s['bounded_quantile']:g} {s['limit_gain']['bounded_gain']:+,.0f}  "
+        f"limit p{100 * s['bounded_quantile']:g} {s['limit_gain']['bounded_gain']:+,.0f} "
+        f"(beyond allowed {s['limit_gain'].get('bounded_excess', 0):+,.0f})  "
         f"n={s['n']}"
         for name, s in report["gaming"].items()
     }

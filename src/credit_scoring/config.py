@@ -338,6 +338,13 @@ class LimitParams(_Section):
         "and the least a declared or verified income counts for, so that hiding or lowering "
         "one's income never raises the limit.",
     )
+    max_unverified_capacity: float = Field(
+        2000.0,
+        gt=0,
+        description="Most capacity, CNY/month, an unverified (declared) income counts for: a "
+        "claim without documents buys at most this much, whatever is declared. Must be >= "
+        "fallback_income.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> LimitParams:
@@ -366,6 +373,12 @@ class LimitParams(_Section):
                 "verified_income_weight must be >= declared_income_weight (else verifying "
                 f"the declared income would lower the limit); got {self.verified_income_weight}"
                 f" < {self.declared_income_weight}"
+            )
+        if self.max_unverified_capacity < self.fallback_income:
+            raise ValueError(
+                "max_unverified_capacity must be >= fallback_income (a declared income never "
+                f"counts for less than the floor); got {self.max_unverified_capacity} < "
+                f"{self.fallback_income}"
             )
         step = self.rounding
         lowest = math.ceil(self.min_limit / step) * step
@@ -530,12 +543,6 @@ class RobustnessParams(_Section):
         le=1.0,
         description="This quantile of each scenario's gains must be <= max_gain_points: at "
         "most 1 - gain_quantile of people may buy more (1.0 = nobody may).",
-    )
-    max_limit_gain: float = Field(
-        500.0,
-        gt=0,
-        description="Most granted limit (CNY) cheap activity may buy, at the same "
-        "gain_quantile, in every scenario.",
     )
     good_contacts: int = Field(
         5, ge=1, le=50, description="Contacts with top scores added in the contacts scenario."

@@ -315,7 +315,7 @@ def test_a_scenario_that_moves_nobody_is_not_exercised_not_passed(cohort, small_
     gains = rb.gaming_gains(
         small_model, data, targets, ctx, scenarios={"nothing": nothing, "harmless": harmless}
     )
-    summary = rb.gains_summary(gains, max_gain=10, quantile=0.99, max_limit_gain=500)
+    summary = rb.gains_summary(gains, max_gain=10, quantile=0.99)
     assert summary["nothing"]["n"] == 0 and summary["nothing"]["status"] == rb.NOT_EXERCISED
     assert summary["harmless"]["n"] == len(targets)
     assert summary["harmless"]["status"] == rb.NOT_EXERCISED, summary["harmless"]
@@ -323,14 +323,107 @@ def test_a_scenario_that_moves_nobody_is_not_exercised_not_passed(cohort, small_
         rb.check_exercised(summary)
 
 
-def test_limit_gain_has_a_bound_too():
-    """A scenario that buys little score but much limit breaches the limit bound."""
-    gains = _gains({"income": [0.0, 1.0, 2.0]}).assign(limit_gain=[0.0, 2000.0, 3000.0])
-    s = rb.gains_summary(gains, max_gain=10, quantile=1.0, max_limit_gain=500)
+def test_limit_gain_is_bounded_per_person_by_what_the_score_bound_would_give():
+    """A limit gain beyond each person's allowance (the limit max_gain points more would
+    give them) breaches at the quantile; within it, a large CNY gain passes (the old fixed
+    500 CNY bound failed a high-income person whose 10 points were worth 2,000)."""
+    gains = _gains({"income": [0.0, 1.0, 2.0]}).assign(
+        limit_gain=[0.0, 2000.0, 3000.0], allowed_limit_gain=[0.0, 2000.0, 2500.0]
+    )
+    s = rb.gains_summary(gains, max_gain=10, quantile=1.0)
     assert s["income"]["within_bound"] is True and s["income"]["status"] == rb.BREACH
     assert s["income"]["limit_gain"]["bounded_gain"] == 3000
-    with pytest.raises(rb.RobustnessError, match=r"income buys \+3,000 CNY of limit"):
+    assert s["income"]["limit_gain"]["bounded_excess"] == 500
+    with pytest.raises(rb.RobustnessError, match=r"income buys \+500 CNY of limit beyond"):
         rb.check_gains(s, 10)
-    fine = rb.gains_summary(gains, max_gain=10, quantile=1.0, max_limit_gain=5000)
+    fine = rb.gains_summary(gains.assign(allowed_limit_gain=[0.0, 2000.0, 3000.0]), 10, 1.0)
     assert fine["income"]["status"] == rb.PASS
     rb.check_gains(fine, 10)
+
+
+def test_the_allowance_is_the_policy_limit_at_score_plus_the_bound(cohort, small_model):
+    """Per person: credit_limit(score + points, the PD those points mean, same incomes)
+    minus the limit now; an edited declared income is allowed up to the policy's cap on
+    unverified income, so a verified income (which replaces it) gets no more than the
+    points give."""
+    from credit_scoring.decision.limits import credit_limit
+
+    data, targets, _, _ = cohort
+    base = BehaviourData(
+        data.profiles, targets.merge(data.outcomes, on=KEYS), data.events, data.contacts
+    )
+    before = rb.score_people(small_model, base)
+    policy, scale = small_model.decision_params.limit, small_model.scale
+    got = rb.allowed_limit_gain(small_model, before, before, 10.0)
+    pd_up = scale.pd_from_score(scale.raw_score(before["pd"].to_numpy()) + 10.0)
+    want = (
+        credit_limit(
+            before["score"].to_numpy() + 10.0,
+            pd_up,
+            before["declared_income"].to_numpy(dtype=float),
+            before["verified_income"].to_numpy(dtype=float),
+            policy,
+        )
+        - before["granted_limit"].to_numpy()
+    )
+    np.testing.assert_array_equal(got, want)
+    assert (got >= 0).all(), "10 more points never lower a limit"
+    claimed = before.assign(declared_income=before["declared_income"].fillna(0) + 1_000.0)
+    lie = rb.allowed_limit_gain(small_model, before, claimed, 10.0)
+    assert (lie >= got).all() and (lie > got).any(), "an income claim is allowed up to the cap"
+    verified = before["verified_income"].notna().to_numpy()
+    np.testing.assert_array_equal(lie[verified], got[verified])
+    capped = (
+        credit_limit(
+            before["score"].to_numpy() + 10.0,
+            pd_up,
+            policy.max_unverified_capacity / policy.declared_income_weight,
+            before["verified_income"].to_numpy(dtype=float),
+            policy,
+        )
+        - before["granted_limit"].to_numpy()
+    )
+    np.testing.assert_array_equal(lie, capped)
+
+
+def test_a_closed_channel_passes_and_inputs_nobody_reads_are_not_exercised(cohort, small_model):
+    """declared_to_verified changes only unscored inputs now (declared income, the ratio):
+    it reaches the model's inputs, so it is exercised, and moves neither score nor a limit
+    beyond the allowance: a pass, not 'not exercised'."""
+    data, targets, _, ctx = cohort
+    gains = rb.gaming_gains(
+        small_model,
+        data,
+        targets,
+        ctx,
+        scenarios={"declared_to_verified": rb.declared_to_verified},
+    )
+    applied = gains["applied"].to_numpy(dtype=bool)
+    if not applied.any():
+        pytest.skip("nobody here declared more than was verified")
+    assert gains.loc[applied, "inputs_changed"].all()
+    s = rb.gains_summary(gains, max_gain=10, quantile=0.99)["declared_to_verified"]
+    assert s["share_inputs_changed"] == 1.0 and s["status"] == rb.PASS, s
+    assert s["max"] == 0, "income_verified_ratio is no longer scored"
+
+
+def test_the_gameable_features_are_not_scored():
+    """Issue 13 finding 4: what cheap activity bought on the default world is carried but
+    never split on: contacts (others' data, network size), top-up amount and months, and
+    the verified/declared income ratio; and they give no reason code."""
+    from credit_scoring.decision.reason_codes import code_for
+    from credit_scoring.features.registry import feature_spec
+
+    for name in (
+        "contacts_late30_share_365d",
+        "contacts_late30_mean_365d",
+        "contacts_verified_share",
+        "n_contacts",
+        "n_contacts_known",
+        "topup_mean_amount_365d",
+        "topup_months_12m",
+        "income_verified_ratio",
+    ):
+        assert not feature_spec(name).scored, name
+    for name in ("topup_mean_amount_365d", "income_verified_ratio"):
+        assert code_for(name, missing=False) is None and code_for(name, missing=True) is None

@@ -173,6 +173,34 @@ def test_issue13_the_floor_and_the_expected_loss_cap_hold_as_documented(
     assert repayment_capacity(declared, verified, POLICY) >= POLICY.fallback_income
 
 
+@given(scores, pds, amounts)
+@example(800, 0.001, 1e6)  # a million declared: counts as the cap, 2,000 x 4 = 8,000
+def test_an_unverified_income_counts_for_at_most_the_cap(score, pd, declared):
+    """A claim without documents buys at most ``max_unverified_capacity`` of capacity:
+    declaring any amount gives at most the limit of declaring exactly the cap's amount
+    (the old policy counted 0.4 x any declared income, so a lie bought up to max_limit)."""
+    cap = POLICY.max_unverified_capacity
+    assert repayment_capacity(declared, NAN, POLICY) <= max(cap, POLICY.fallback_income)
+    p = np.array([pd])
+    at_cap = limit_at(score, declared=cap / POLICY.declared_income_weight, pd=p)[0]
+    assert limit_at(score, declared=declared, pd=p)[0] <= at_cap
+
+
+def test_the_cap_on_unverified_income_by_hand_and_verification_still_counts_in_full():
+    """Score 800 (multiple 4): declared 100,000 counts 2,000 (not 40,000): 8,000, not the
+    50,000 maximum; verified 100,000 counts in full (the maximum). The cap is a policy
+    parameter, and below the capacity floor it is refused."""
+    got = limit_at([800, 800, 800], declared=[100_000.0, 4_000.0, NAN], verified=[NAN, NAN, 1e5])
+    assert got.tolist() == [8_000.0, 6_400.0, 50_000.0], got
+    assert POLICY.max_unverified_capacity == 2_000.0
+    loose = LimitParams(max_unverified_capacity=1e9)
+    assert limit_at(800, declared=100_000.0, policy=loose)[0] == 50_000.0
+    with pytest.raises(ValueError, match="max_unverified_capacity must be >= fallback_income"):
+        LimitParams(max_unverified_capacity=400.0)
+    factors = limit_factors(np.array([800]), np.array([0.001]), [1e5], [NAN], POLICY)
+    assert factors["basis"].tolist() == [BASIS_DECLARED] and factors["capacity"][0] == 2_000.0
+
+
 def test_issue13_a_policy_where_verifying_would_lower_the_limit_is_refused():
     with pytest.raises(ValueError, match="verified_income_weight must be >= declared"):
         LimitParams(verified_income_weight=0.3, declared_income_weight=0.4)
@@ -181,7 +209,7 @@ def test_issue13_a_policy_where_verifying_would_lower_the_limit_is_refused():
 def test_issue13_limit_factors_name_what_set_each_limit():
     """Verified basis; declared basis capped by the expected loss; the floor; the maximum."""
     got = limit_factors(
-        np.array([700, 560, 620, 950, 500]),
+        np.array([700, 700, 620, 950, 500]),
         np.array([0.02, 0.15, 0.05, 0.0001, 0.3]),
         [NAN, 50_000.0, NAN, NAN, NAN],
         [5_000.0, NAN, NAN, 1e6, NAN],

@@ -29,9 +29,11 @@ from credit_scoring.schemas import Dimension
 
 #: The content of the table at its version: changing a code, a text, a feature list or a
 #: permissibility without a new REASON_CODES_VERSION fails here.
-PINNED = {  # .3 added the current-account and application codes
+PINNED = {  # .3 current-account, application codes; .4 -FC03, FC10; .5 +LM08
     "2026-11-29.2": "1096f20cdfb91f31e9083646758305f30e5be79e302cf2b544d53cb2680479e6",
     "2026-11-29.3": "c2d39458cdf3c8234c4a052fdc4353183feffa2401bb5e99465090e4cf526595",
+    "2026-11-29.4": "b06969aa08c0d172d8e22707025cc2f915fa209e03e618bf99aa7b2d28b91952",
+    "2026-11-29.5": "d0d5c12874b3ddc7fed917bfaa0861bae1993c4d7434354814d5dc17cd7e8292",
 }
 
 
@@ -170,7 +172,7 @@ def test_limit_reasons_on_every_limit_below_the_maximum(decided, small_model):
 
 def test_limit_reasons_name_the_income_basis_verification_and_the_loss_cap():
     policy = LimitParams()
-    score = np.array([700, 560, 620, 650, 500])
+    score = np.array([700, 700, 620, 650, 500])
     pd_ = np.array([0.02, 0.15, 0.05, 0.03, 0.3])
     declared = np.array([np.nan, 50_000.0, np.nan, 300.0, np.nan])
     verified = np.array([5_000.0, np.nan, np.nan, np.nan, np.nan])
@@ -178,7 +180,7 @@ def test_limit_reasons_name_the_income_basis_verification_and_the_loss_cap():
     got = reason_codes.limit_reasons(factors, score, declared, verified, policy)
     assert [[r["code"] for r in row] for row in got] == [
         ["LM01", "LM06"],
-        ["LM02", "LM05", "LM06", "LM07"],
+        ["LM02", "LM08", "LM05", "LM06", "LM07"],
         ["LM03", "LM05", "LM06"],
         ["LM04", "LM05", "LM06"],
         ["LM00"],
@@ -187,8 +189,11 @@ def test_limit_reasons_name_the_income_basis_verification_and_the_loss_cap():
     assert got[1][0]["text"] == (
         "Limit based on 40% of your declared monthly income of CNY 50,000, as it is not verified"
     )
+    assert (
+        got[1][1]["text"] == "An income that is not verified counts for at most CNY 2,000 a month"
+    )
     assert got[4][0]["text"] == "No credit line: your score 500 is below the approval score 550"
-    assert set(LIMIT_CODE) == {f"LM0{i}" for i in range(8)}
+    assert set(LIMIT_CODE) == {f"LM0{i}" for i in range(9)}
 
 
 def test_the_version_travels_in_the_bundle_and_in_every_decision(decided, small_model, tmp_path):

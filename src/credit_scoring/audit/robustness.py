@@ -15,11 +15,24 @@ A scenario *applies* to the targets whose data it touched (one top-up only to pe
 without top-ups, lowering declared income only to people who declared more than was
 verified); its numbers are over those people. The rule (:func:`check_gains`): in every
 scenario, the ``gain_quantile`` quantile of the score gains must be at most
-``max_gain_points`` and that of the limit gains at most ``max_limit_gain``. A quantile
-rather than the maximum, because a tree model moves a few people who sit right on a split
-by a whole step, and a credit-risk team accepts "99% of people cannot buy more than 10
-points"; the maximum is reported too. A scenario that applies to nobody, or moves no score
-of the people it applies to, tested nothing: it is ``not exercised``, never a pass.
+``max_gain_points``. A quantile rather than the maximum, because a tree model moves a few
+people who sit right on a split by a whole step, and a credit-risk team accepts "99% of
+people cannot buy more than 10 points"; the maximum is reported too.
+
+The limit gain is bounded per person, consistently with the score bound
+(:func:`allowed_limit_gain`): cheap activity may raise a person's limit by at most what
+``max_gain_points`` more points would give that same person under the policy (the limit
+at score + points and the PD those points mean, same incomes, minus the limit now). Limits
+scale with income and score, so a fixed CNY bound would be too loose for some and
+impossible for others. A scenario that changed the person's *declared income* is an
+income claim, which the policy itself caps (an unverified income counts for at most
+``decision.limit.max_unverified_capacity``): its allowance is the limit at score + points
+with the largest declared income the policy can count. The rule: the ``gain_quantile``
+quantile of ``limit_gain - allowed`` is at most 0.
+
+A scenario that applies to nobody, or changes no model input of the people it applies to,
+tested nothing: it is ``not exercised``, never a pass. One that changes inputs the model
+does not score (a closed channel) moves nothing and passes.
 
 **Stability.** The same people scored at T and at T - ``lag_days`` (events strictly
 before each date). People with no material change of behaviour in [T - lag, T) (see
@@ -39,6 +52,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from credit_scoring.decision.limits import credit_limit
 from credit_scoring.features.compute import compute_features
 from credit_scoring.features.registry import DEFAULT_WINDOWS, MIN_LINK_AGE_DAYS
 from credit_scoring.schemas import (
@@ -354,7 +368,7 @@ def _only(data: BehaviourData, targets: pd.DataFrame) -> BehaviourData:
 def score_people(
     model, data: BehaviourData, windows: Sequence[int] = DEFAULT_WINDOWS
 ) -> pd.DataFrame:
-    """Features, score and granted limit of every outcome row of ``data``.
+    """Features, PD, score and granted limit of every outcome row of ``data``.
 
     The limit the policy grants is ``granted_limit``: ``credit_limit`` is a feature (the
     limits of the person's current accounts).
@@ -362,8 +376,53 @@ def score_people(
     feats = compute_features(data, windows)
     decided = model.decide(feats, with_reasons=False)
     return feats.assign(
-        score=decided["score"].to_numpy(), granted_limit=decided["credit_limit"].to_numpy()
+        pd=decided["pd"].to_numpy(),
+        score=decided["score"].to_numpy(),
+        granted_limit=decided["credit_limit"].to_numpy(),
     )
+
+
+#: A declared income larger than any the policy counts: its capacity is the policy's cap.
+_ANY_CLAIM = 1e12
+
+
+def _income(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame:
+        return np.full(len(frame), np.nan)
+    return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return ~((a == b) | (np.isnan(a) & np.isnan(b)))
+
+
+def allowed_limit_gain(
+    model, before: pd.DataFrame, after: pd.DataFrame, points: float
+) -> np.ndarray:
+    """Per person, the most granted limit (CNY) a scenario may buy: the limit the policy
+    gives the same person ``points`` higher (score + points, and the PD those points mean
+    on the score scale: odds of being good doubled every ``pdo``), same incomes, minus
+    the limit now. A person whose declared income the scenario changed made an income
+    claim: their allowance uses the largest declared income the policy counts (an
+    unverified income counts for at most ``max_unverified_capacity``; a verified income
+    replaces it, so a claim buys them nothing)."""
+    scale, policy = model.scale, model.decision_params.limit
+    score0 = before["score"].to_numpy(dtype=np.float64)
+    pd0 = before["pd"].to_numpy(dtype=np.float64)
+    pd_up = scale.pd_from_score(scale.raw_score(pd0) + points)
+    declared = _income(before, "declared_income")
+    claimed = _differs(declared, _income(after, "declared_income"))
+    declared = np.where(claimed, _ANY_CLAIM, declared)
+    up = credit_limit(score0 + points, pd_up, declared, _income(before, "verified_income"), policy)
+    return up - before["granted_limit"].to_numpy(dtype=np.float64)
+
+
+def inputs_changed(model, before: pd.DataFrame, after: pd.DataFrame) -> np.ndarray:
+    """Per person, whether any model input (scored or only carried) differs."""
+    names = [n for n in model.feature_names if n in before and n in after]
+    a = before[names].to_numpy(dtype=np.float64, na_value=np.nan)
+    b = after[names].to_numpy(dtype=np.float64, na_value=np.nan)
+    return _differs(a, b).any(axis=1)
 
 
 def touched(before: BehaviourData, after: BehaviourData, targets: pd.DataFrame) -> np.ndarray:
@@ -388,6 +447,7 @@ def gaming_gains(
     windows: Sequence[int] = DEFAULT_WINDOWS,
     scenarios: dict[str, Scenario] | None = None,
     progress: Callable[[str], None] | None = None,
+    points: float = 10.0,
 ) -> pd.DataFrame:
     """Score gain of each target under each scenario.
 
@@ -396,7 +456,9 @@ def gaming_gains(
     (scenario, target): ``applied`` (the scenario touched this person, :func:`touched`),
     ``score_before``, ``score_after``, ``gain``, and the same for the credit limit
     (``limit_gain``, CNY: the limit policy also reads declared income, which is cheap to
-    inflate). ``progress(name)`` is called after each scenario.
+    inflate), its per-person bound ``allowed_limit_gain`` (:func:`allowed_limit_gain`,
+    ``points`` = the score bound) and ``inputs_changed`` (the scenario reached the model's
+    inputs). ``progress(name)`` is called after each scenario.
     """
     scenarios = SCENARIOS if scenarios is None else scenarios
     targets = targets[KEYS].drop_duplicates().reset_index(drop=True)
@@ -419,6 +481,8 @@ def gaming_gains(
                 limit_before=limit0,
                 limit_after=limit1,
                 limit_gain=limit1 - limit0,
+                allowed_limit_gain=allowed_limit_gain(model, before, after, points),
+                inputs_changed=inputs_changed(model, before, after),
             )
         )
         if progress is not None:
@@ -438,17 +502,14 @@ def _describe(x: np.ndarray) -> dict[str, float]:
     }
 
 
-def gains_summary(
-    gains: pd.DataFrame,
-    max_gain: float,
-    quantile: float,
-    max_limit_gain: float | None = None,
-) -> dict[str, dict]:
+def gains_summary(gains: pd.DataFrame, max_gain: float, quantile: float) -> dict[str, dict]:
     """Per scenario, over the people it applied to (``applied``; everyone when absent): n,
     mean, p50, p90, p99, max score gain, share of people above the bound and moved, the
-    bounded quantile, the same for the limit gain (``limit_gain``, bounded by
-    ``max_limit_gain`` when given) and the ``status``: ``pass``, ``breach`` or ``not
-    exercised`` (applied to nobody, or moved no score: it tested nothing)."""
+    bounded quantile, the same for the limit gain (``limit_gain``; bounded per person by
+    ``allowed_limit_gain`` when present: the quantile of ``limit_gain - allowed`` must be
+    <= 0) and the ``status``: ``pass``, ``breach`` or ``not exercised`` (applied to nobody,
+    or changed no model input of anyone it applied to, ``inputs_changed``; without that
+    column, moved no score: it tested nothing)."""
     out = {}
     for name, grp in gains.groupby("scenario", sort=False):
         n_targets = len(grp)
@@ -472,14 +533,27 @@ def gains_summary(
         if "limit_gain" in grp:
             lg = grp["limit_gain"].to_numpy(dtype=float)
             lq = float(np.quantile(lg, quantile)) if len(lg) else 0.0
-            s["limit_gain"] = {
-                **_describe(lg),
-                "bounded_gain": lq,
-                "max_limit_gain": max_limit_gain,
-                "within_bound": bool(max_limit_gain is None or lq <= max_limit_gain),
-            }
+            s["limit_gain"] = {**_describe(lg), "bounded_gain": lq, "within_bound": True}
+            if "allowed_limit_gain" in grp:
+                allowed = grp["allowed_limit_gain"].to_numpy(dtype=float)
+                excess = lg - allowed
+                eq = float(np.quantile(excess, quantile)) if len(lg) else 0.0
+                s["limit_gain"].update(
+                    bounded_allowed=float(np.quantile(allowed, quantile)) if len(lg) else 0.0,
+                    bounded_excess=eq,
+                    max_excess=float(excess.max()) if len(lg) else 0.0,
+                    share_above_allowed=float(np.mean(excess > 0)) if len(lg) else 0.0,
+                    within_bound=bool(eq <= 0),
+                )
             within = within and s["limit_gain"]["within_bound"]
-        if len(g) == 0 or moved == 0:
+        if "inputs_changed" in grp:
+            s["share_inputs_changed"] = (
+                float(np.mean(grp["inputs_changed"].to_numpy(dtype=bool))) if len(g) else 0.0
+            )
+            idle = s["share_inputs_changed"] == 0
+        else:
+            idle = moved == 0
+        if len(g) == 0 or idle:
             s["status"] = NOT_EXERCISED
         else:
             s["status"] = PASS if within else BREACH
@@ -497,9 +571,11 @@ def check_gains(summary: dict[str, dict], max_gain: float) -> None:
         if not s["within_bound"]
     ]
     limit = [
-        f"{name} buys {s['limit_gain']['bounded_gain']:+,.0f} CNY of limit at "
-        f"p{100 * s['bounded_quantile']:g} (bound {s['limit_gain']['max_limit_gain']:,.0f}, "
-        f"max {s['limit_gain']['max']:+,.0f})"
+        f"{name} buys {s['limit_gain']['bounded_excess']:+,.0f} CNY of limit beyond what "
+        f"{max_gain:g} points would give at p{100 * s['bounded_quantile']:g} (gain "
+        f"{s['limit_gain']['bounded_gain']:+,.0f}, max excess "
+        f"{s['limit_gain']['max_excess']:+,.0f}, "
+        f"{100 * s['limit_gain']['share_above_allowed']:.1f}% of people above)"
         for name, s in summary.items()
         if "limit_gain" in s and not s["limit_gain"]["within_bound"]
     ]
@@ -514,8 +590,8 @@ def check_gains(summary: dict[str, dict], max_gain: float) -> None:
 def check_exercised(summary: dict[str, dict]) -> None:
     """Raise :class:`RobustnessError` naming every scenario that tested nothing."""
     idle = [
-        f"{name} (applied to {s['n']} of {s['n_targets']} people, moved "
-        f"{100 * s['share_moved']:.0f}%)"
+        f"{name} (applied to {s['n']} of {s['n_targets']} people, changed the inputs of "
+        f"{100 * s.get('share_inputs_changed', s['share_moved']):.0f}%)"
         for name, s in summary.items()
         if s["status"] == NOT_EXERCISED
     ]

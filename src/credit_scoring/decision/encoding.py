@@ -44,10 +44,10 @@ ABSENCE_MEANS_NONE: dict[str, float] = {
     "credit_history_months": 0.0,  # no statement or repayment yet: no history
 }
 #: Average feature -> (the count of events it averages, pseudo-count k).
-SHRINK_BY_COUNT: dict[str, tuple[str, float]] = {
-    # k = 12: a year of monthly top-ups weighs as much as the prior
-    "topup_mean_amount_365d": ("n_phone_topups_365d", 12.0),
-}
+#: Empty: the one average it held, ``topup_mean_amount_365d``, is no longer scored (a few
+#: large top-ups bought +25 points at p99 through it even shrunk with k = 12: money spent
+#: on one's own phone, not risk), and only scored, constrained features may be encoded.
+SHRINK_BY_COUNT: dict[str, tuple[str, float]] = {}
 
 
 def check_missing_as(mapping: Mapping[str, float]) -> dict[str, float]:

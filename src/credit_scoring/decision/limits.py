@@ -5,8 +5,10 @@ The limit policy (Huabei-style, parameters in :class:`~credit_scoring.config.Lim
 1. **Cut-off.** Below ``cutoff_score`` there is no credit: the limit is exactly 0.
 2. **Capacity.** Monthly repayment capacity counts the verified income at
    ``verified_income_weight`` when the income is verified; otherwise the declared income at
-   ``declared_income_weight``; and never less than the **capacity floor**
-   ``fallback_income`` (which is also the capacity of a person whose income is unknown).
+   ``declared_income_weight`` and at most ``max_unverified_capacity`` (a claim without
+   documents buys at most that much capacity, whatever is declared); and never less than
+   the **capacity floor** ``fallback_income`` (which is also the capacity of a person whose
+   income is unknown).
    NaN means "not known". A verified income *replaces* the declared one (a declared figure
    that verification contradicts no longer counts).
 3. **Multiple.** The limit as a multiple of capacity rises linearly from
@@ -25,6 +27,9 @@ Properties (tested with hypothesis in ``tests/decision/test_limits.py``), all el
 
 - **Hiding or lowering declared income never raises the limit**: an unknown income counts
   as the floor, and any declared income counts as at least the floor.
+- **An unverified income counts for at most** ``max_unverified_capacity``: a lie about
+  income buys at most the limit of that capacity (the robustness audit bounds the income
+  scenarios by it).
 - **More verified income never lowers the limit** (capacity is non-decreasing in it).
 - **Verifying the declared amount never lowers the limit**: ``verified_income_weight >=
   declared_income_weight`` (:meth:`~credit_scoring.config.LimitParams.grantable_range`
@@ -76,18 +81,29 @@ def repayment_capacity(
     declared_income: ArrayLike, verified_income: ArrayLike, policy: LimitParams
 ) -> np.ndarray:
     """Monthly income counted towards the limit, CNY: the verified income at its weight,
-    else the declared income at its weight, never below the floor ``fallback_income``.
+    else the declared income at its weight capped at ``max_unverified_capacity``, never
+    below the floor ``fallback_income``.
 
     NaN (or a negative value, which no valid input has) means "not known".
     """
     declared, has_declared = _known(declared_income)
     verified, has_verified = _known(verified_income)
-    counted = np.where(
+    return np.maximum(
+        _counted(declared, has_declared, verified, has_verified, policy), policy.fallback_income
+    )
+
+
+def _counted(declared, has_declared, verified, has_verified, policy: LimitParams) -> np.ndarray:
+    """Income counted before the floor: verified at its weight, else declared at its weight
+    up to ``max_unverified_capacity``, else 0."""
+    unverified = np.minimum(
+        declared * policy.declared_income_weight, policy.max_unverified_capacity
+    )
+    return np.where(
         has_verified,
         verified * policy.verified_income_weight,
-        np.where(has_declared, declared * policy.declared_income_weight, 0.0),
+        np.where(has_declared, unverified, 0.0),
     )
-    return np.maximum(counted, policy.fallback_income)
 
 
 def income_multiple(score: ArrayLike, policy: LimitParams) -> np.ndarray:
@@ -174,6 +190,8 @@ def limit_factors(
       :data:`BASIS_FLOOR` (the floor: no income known, or the counted one below it);
     - ``capacity``: the monthly capacity counted, CNY; ``multiple``: the score's multiple;
     - ``below_top``: the score is below ``top_score`` (the multiple can still grow);
+    - ``unverified_capped``: the declared income counts for ``max_unverified_capacity``
+      only (the cap on unverified income set the capacity);
     - ``loss_capped``: the expected-loss cap is below the income-based limit and set it;
     - ``at_min``: the limit is the minimum granted; ``at_max``: it is the maximum;
     - ``approved``: the score is at or above the cut-off.
@@ -184,10 +202,8 @@ def limit_factors(
     shape = steps["limit"].shape
     has_verified = np.broadcast_to(has_verified, shape)
     has_declared = np.broadcast_to(has_declared, shape)
-    counted = np.where(
-        has_verified,
-        np.broadcast_to(verified, shape) * policy.verified_income_weight,
-        np.where(has_declared, np.broadcast_to(declared, shape) * policy.declared_income_weight, 0),
+    counted = np.broadcast_to(
+        _counted(declared, has_declared, verified, has_verified, policy), shape
     )
     basis = np.where(
         counted < policy.fallback_income,
@@ -203,6 +219,11 @@ def limit_factors(
         "capacity": steps["capacity"],
         "multiple": np.broadcast_to(income_multiple(s, policy), shape),
         "below_top": s < policy.top_score,
+        "unverified_capped": (basis == BASIS_DECLARED)
+        & (
+            np.broadcast_to(declared, shape) * policy.declared_income_weight
+            > policy.max_unverified_capacity
+        ),
         "loss_capped": approved
         & (steps["loss_cap"] < steps["by_income"])
         & (limit > steps["lowest"]),

@@ -48,7 +48,7 @@ from credit_scoring.features.wording import Wording, reason_text
 
 #: Bump when any code, sentence, feature list or permissibility changes (and update
 #: ``TABLE_DIGEST`` in the test that pins it).
-REASON_CODES_VERSION = "2026-11-29.3"
+REASON_CODES_VERSION = "2026-11-29.5"
 
 _SEVERE = f"{SEVERE_DPD} or more days late"
 
@@ -140,7 +140,6 @@ REASON_CODES: tuple[ReasonCode, ...] = (
     # ---- fulfilment capacity
     _c("FC01", "verified_income", "Verified monthly income of {v}"),
     _c("FC02", "income_verified", "Income is verified", zero="Income is not verified"),
-    _c("FC03", "income_verified_ratio", "Verified income is {v} of the declared income"),
     _c("FC04", "employment_years", "Time in your current job: {v}"),
     _c(
         "FC05",
@@ -167,13 +166,11 @@ REASON_CODES: tuple[ReasonCode, ...] = (
         zero="No utility bills paid through the platform in the last 12 months",
     ),
     _c("FC09", "n_phone_topups_365d", "{v} phone top-up{s} in the last 365 days (frequent)"),
-    _c("FC10", "topup_mean_amount_365d", "Average phone top-up of only {v} in the last 365 days"),
     _c(
         "FC90",
         (
             "verified_income",
             "income_verified",
-            "income_verified_ratio",
             "balance_to_income",
             "spend_to_income_90d",
         ),
@@ -306,6 +303,10 @@ LIMIT_CODES: tuple[LimitCode, ...] = (
         "LM07",
         "Limit capped so that the expected loss at your score stays within CNY {budget}",
     ),
+    LimitCode(
+        "LM08",
+        "An income that is not verified counts for at most CNY {unverified_cap} a month",
+    ),
 )
 LIMIT_CODE: dict[str, LimitCode] = {c.code: c for c in LIMIT_CODES}
 
@@ -416,7 +417,8 @@ def limit_reasons(
     ``factors`` is :func:`credit_scoring.decision.limits.limit_factors`'s output. A
     decline gets LM00 (the cut-off); an approved limit below the maximum gets the basis of
     its capacity (LM01 verified, LM02 declared at its weight, LM03 no income on record,
-    LM04 the floor above a low income), LM05 when the income is not verified, LM06 while
+    LM04 the floor above a low income; LM08 after LM02 when the cap on unverified income
+    bound), LM05 when the income is not verified, LM06 while
     the score's multiple can still grow, LM07 when the expected-loss cap set the limit.
     A limit at the maximum gets none. Each reason is ``{"code", "text"}``.
     """
@@ -429,6 +431,7 @@ def limit_reasons(
         "top_score": str(policy.top_score),
         "budget": float(policy.loss_budget),
         "cutoff": str(policy.cutoff_score),
+        "unverified_cap": float(policy.max_unverified_capacity),
     }
     out: list[list[dict[str, str]]] = []
     for i in range(len(score)):
@@ -443,6 +446,8 @@ def limit_reasons(
                 codes.append(("LM01", {"income": float(verified[i])}))
             elif basis == limits.BASIS_DECLARED:
                 codes.append(("LM02", {"income": float(declared[i])}))
+                if factors["unverified_capped"][i]:
+                    codes.append(("LM08", {}))
             elif has_verified or has_declared:
                 codes.append(("LM04", {}))
             else:

@@ -576,6 +576,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         -1,
         True,
         "share",
+        scored=False,  # lowering declared income to the verified one raises it
         window=None,
         values=V(0, INF),  # more than declared when the person under-declared
         reason=R("Verified income is {v} of the declared income", "Income not verified"),
@@ -690,6 +691,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         0,
         True,
         "months",
+        scored=False,  # unconstrained (no reason can be given) and a monthly token top-up buys it
         window=_YEAR,
         values=V(0, N_MONTHS, integer=True),
         reason=R(
@@ -706,6 +708,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         -1,
         True,
         "CNY",
+        scored=False,  # a few large top-ups buy it: money spent, not risk
         window=_YEAR,
         reason=R(
             "Average phone top-up of {v} in the last 365 days",
@@ -992,6 +995,10 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         example=2,
     ),
     # ---- social connections
+    # Not scored (robustness `good_contacts`): the network's size has no monotone direction
+    # (no reason can be stated) and five links to top-scored people bought +17 points at
+    # p99; the contacts' behaviour and identity are other people's data (reason code SC90
+    # is not permissible) and linking to good payers buys them.
     F(
         "n_contacts",
         _SC,
@@ -999,6 +1006,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         0,
         False,
         "count",
+        scored=False,  # unconstrained and bought by linking: see the comment above
         window=None,
         reason=R("{v} contact{s}", "", "No contacts"),
         example=5,
@@ -1010,6 +1018,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         0,
         False,
         "count",
+        scored=False,  # unconstrained and bought by linking: see the comment above
         window=None,
         reason=R("{v} contact{s} known to the platform", "", "No contacts known to the platform"),
         example=4,
@@ -1021,6 +1030,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         1,
         False,
         "share",
+        scored=False,  # other people's behaviour: no disclosable reason (SC90), linking buys it
         window=_YEAR,
         reason=R(
             f"{{v}} of your known contacts had a repayment {_SEVERE} in the last 365 days",
@@ -1036,6 +1046,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         1,
         False,
         "count",
+        scored=False,  # other people's behaviour: no disclosable reason (SC90), linking buys it
         window=_YEAR,
         values=V(0, INF),  # an average count: not a whole number
         reason=R(
@@ -1052,6 +1063,7 @@ DECLARATIONS: tuple[FeatureSpec | WindowedFeature, ...] = (
         -1,
         False,
         "share",
+        scored=False,  # other people's identity: no disclosable reason (SC90), linking buys it
         window=None,
         reason=R(
             "{v} of your known contacts have a verified identity",

@@ -438,6 +438,9 @@ def _robustness_section(robust: RobustnessReport | None, missing) -> dict:
                 "max gain": s.max,
                 f"p{100 * s.bounded_quantile:g} limit gain (CNY)": lg.get("bounded_gain"),
                 "max limit gain (CNY)": lg.get("max"),
+                f"p{100 * s.bounded_quantile:g} limit gain beyond allowed (CNY)": lg.get(
+                    "bounded_excess"
+                ),
             }
         )
     b = robust.bounds
@@ -446,9 +449,11 @@ def _robustness_section(robust: RobustnessReport | None, missing) -> dict:
         rp.text(
             f"Cheap activity added to {robust.sample_people:,} test-cohort people. Bounds: "
             f"p{100 * b.get('gain_quantile', 0.99):g} of score gains <= "
-            f"{b.get('max_gain_points', math.nan):g} points and of limit gains <= "
-            f"{b.get('max_limit_gain', math.nan):,.0f} CNY in every scenario; a scenario "
-            "that moves no score is 'not exercised', not a pass."
+            f"{b.get('max_gain_points', math.nan):g} points in every scenario, and each "
+            "person's limit gain at most what that many points would give them (an income "
+            "claim: up to the limit of the policy's cap on unverified income, "
+            f"{b.get('max_unverified_capacity', math.nan):,.0f} CNY a month); a scenario "
+            "that changes no model input is 'not exercised', not a pass."
         ),
         rp.table(pd.DataFrame(rows), 2),
         rp.heading("Breaches"),

@@ -57,9 +57,16 @@ def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
     step()
     ctx = rb.GamingContext(r.window_days, pool, r.good_contacts)
     gains = rb.gaming_gains(
-        model, sliced, targets, ctx, p.base.seed, p.features.windows, progress=step
+        model,
+        sliced,
+        targets,
+        ctx,
+        p.base.seed,
+        p.features.windows,
+        progress=step,
+        points=r.max_gain_points,
     )
-    summary = rb.gains_summary(gains, r.max_gain_points, r.gain_quantile, r.max_limit_gain)
+    summary = rb.gains_summary(gains, r.max_gain_points, r.gain_quantile)
     changes = rb.score_changes(model, sliced, targets, r.stability.lag_days, p.features.windows)
     stability = rb.stability_summary(changes)
     step()
@@ -79,7 +86,7 @@ def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
         "bounds": {
             "max_gain_points": r.max_gain_points,
             "gain_quantile": r.gain_quantile,
-            "max_limit_gain": r.max_limit_gain,
+            "max_unverified_capacity": p.decision.limit.max_unverified_capacity,
             "max_p90_change_points": r.stability.max_p90_change_points,
         },
         "gaming": summary,
@@ -89,6 +96,9 @@ def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
             "worst_scenario": max(summary, key=lambda k: summary[k]["bounded_gain"]),
             "max_bounded_limit_gain": max(
                 s["limit_gain"]["bounded_gain"] for s in summary.values()
+            ),
+            "max_bounded_limit_excess": max(
+                s["limit_gain"]["bounded_excess"] for s in summary.values()
             ),
             "not_exercised": [k for k, s in summary.items() if s["status"] == rb.NOT_EXERCISED],
             "stable_p90_change": stability["stable"]["p90"],
