@@ -56,3 +56,39 @@ def test_load_params_reports_missing_file_and_bad_yaml(tmp_path):
     (tmp_path / "list.yaml").write_text(yaml.safe_dump([1, 2]))
     with pytest.raises(ConfigError, match="mapping"):
         load_params(tmp_path / "list.yaml")
+
+
+def test_unknown_key_suggests_the_closest_known_key_at_any_depth():
+    """A typo gets "did you mean" from the keys valid at that place (sections, lists too)."""
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.lightgbm\.num_leave: unknown key \(did you mean 'num_leaves'\?\)",
+    ):
+        parse_params({"train": {"lightgbm": {"num_leave": 31}}})
+    tier = {"name": "x", "min_score": 600, "min_scor": 1}
+    with pytest.raises(
+        ConfigError, match=r"tiers\.0\.min_scor: unknown key \(did you mean 'min_score'\?\)"
+    ):
+        parse_params({"decision": {"tiers": [tier]}})
+    with pytest.raises(ConfigError, match=r"simulate\.zzz: unknown key$"):
+        parse_params({"simulate": {"zzz": 1}})  # nothing close: no guess
+
+
+def test_errors_in_a_params_file_name_their_line(tmp_path):
+    """A bad value or key in params.yaml is reported with the line it is on."""
+    path = tmp_path / "params.yaml"
+    path.write_text("base:\n  seed: 1\ntrain:\n  lightgbm:\n    learning_rat: 0.1\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"line 5: train\.lightgbm\.learning_rat: unknown key \(did you mean 'learning_rate'\?\)",
+    ):
+        load_params(path)
+
+
+def test_broken_yaml_names_line_and_column(tmp_path):
+    """A YAML syntax error gives file:line:column of the problem, in one line."""
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  lightgbm:\n    num_leaves: 31\n   bad: [\n")
+    with pytest.raises(ConfigError, match=r"params\.yaml:4:4: not valid YAML: ") as err:
+        load_params(path)
+    assert "\n" not in str(err.value)

@@ -8,6 +8,7 @@ ignored deep inside a stage.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 from pathlib import Path
 from typing import Annotated, Literal
@@ -728,30 +729,101 @@ class Params(_Section):
     dask: DaskParams = Field(default_factory=DaskParams)
 
 
-def describe_validation_error(err: ValidationError) -> str:
+def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+    """The keys a typed model accepts at ``loc`` (for "did you mean"); [] when unknown."""
+    current: object = model
+    for part in loc:
+        if isinstance(part, int):
+            continue  # a list element: same model as the list's items
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        current = _model_of(fields[part].annotation)
+    return list(getattr(current, "model_fields", {}) or {})
+
+
+def _model_of(annotation: object) -> object:
+    """The pydantic model inside an annotation such as ``X``, ``list[X]`` or ``X | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def describe_validation_error(
+    err: ValidationError,
+    model: type[BaseModel] | None = None,
+    lines: dict[tuple, int] | None = None,
+) -> str:
     """Every problem of a pydantic validation in one line, each naming its key.
 
     Shared by params (here) and by the artefacts stages pass to each other
-    (:mod:`credit_scoring.artefacts`), so both speak the same way.
+    (:mod:`credit_scoring.artefacts`), so both speak the same way. With ``model``, an
+    unknown key gets the closest known keys ("did you mean"); with ``lines`` (key path
+    -> line in the YAML file), each problem names its line.
     """
     parts = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        loc = tuple(e["loc"])
+        key = ".".join(str(p) for p in loc) or "<root>"
+        where = _line_of(loc, lines)
         if e["type"] == "extra_forbidden":
-            parts.append(f"{key}: unknown key")
+            known = _fields_at(model, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=2, cutoff=0.6)
+            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+            parts.append(f"{where}{key}: unknown key{hint}")
         elif e["type"] == "missing":
-            parts.append(f"missing key '{key}'")
+            parts.append(f"{where}missing key '{key}'")
         else:
-            parts.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
+            parts.append(f"{where}{key}: {e['msg']} (got {e.get('input')!r})")
     return "; ".join(parts)
 
 
-def parse_params(raw: dict | None, source: str = "params") -> Params:
-    """Validate a params mapping; errors name the offending key in one line."""
+def _line_of(loc: tuple, lines: dict[tuple, int] | None) -> str:
+    """``line N: `` of the deepest key of ``loc`` that the file has, or ''."""
+    if not lines:
+        return ""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return f"line {lines[loc[:end]]}: "
+    return ""
+
+
+def _key_lines(text: str) -> dict[tuple, int]:
+    """Key path -> 1-based line of every mapping key in a YAML document (best effort)."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return {}
+    found: dict[tuple, int] = {}
+
+    def walk(node: yaml.Node, path: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = (*path, k.value)
+                found[key] = k.start_mark.line + 1
+                walk(v, key)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                found[(*path, i)] = item.start_mark.line + 1
+                walk(item, (*path, i))
+
+    if root is not None:
+        walk(root, ())
+    return found
+
+
+def parse_params(
+    raw: dict | None, source: str = "params", lines: dict[tuple, int] | None = None
+) -> Params:
+    """Validate a params mapping; errors name the offending key (and line) in one line."""
     try:
         return Params.model_validate(raw or {})
     except ValidationError as err:
-        raise ConfigError(f"{source}: {describe_validation_error(err)}") from None
+        raise ConfigError(f"{source}: {describe_validation_error(err, Params, lines)}") from None
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS_PATH) -> Params:
@@ -759,10 +831,14 @@ def load_params(path: str | Path = DEFAULT_PARAMS_PATH) -> Params:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
+    text = path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}".splitlines()[0]) from None
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        at = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{at}: not valid YAML: {what}") from None
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
-    return parse_params(raw, str(path))
+    return parse_params(raw, str(path), _key_lines(text))
