@@ -80,7 +80,8 @@ def test_errors_in_a_params_file_name_their_line(tmp_path):
     path.write_text("base:\n  seed: 1\ntrain:\n  lightgbm:\n    learning_rat: 0.1\n")
     with pytest.raises(
         ConfigError,
-        match=r"line 5: train\.lightgbm\.learning_rat: unknown key \(did you mean 'learning_rate'\?\)",
+        match=r"line 5: train\.lightgbm\.learning_rat: unknown key "
+        r"\(did you mean 'learning_rate'\?\)",
     ):
         load_params(path)
 

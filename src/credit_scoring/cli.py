@@ -43,6 +43,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+#: Where `score --input FILE` writes by default: never the score stage's DVC output.
+ADHOC_SCORES_DIR = Path("scores")
 
 ParamsOption = Annotated[
     Path,
@@ -254,7 +256,12 @@ def score(
         ),
     ] = None,
     output_dir: Annotated[
-        Path | None, typer.Option(help="Where decisions and rejects go (default: data/scores).")
+        Path | None,
+        typer.Option(
+            help="Where decisions and rejects go (default: data/scores, the pipeline's own "
+            "output, for the feature table; scores/<input name>/ for an --input, so scoring "
+            "your file never overwrites what `dvc repro` wrote)."
+        ),
     ] = None,
     model_dir: ModelDirOption = None,
     reasons: Annotated[bool, typer.Option(help="Add reasons and dimension points.")] = True,
@@ -267,8 +274,12 @@ def score(
     from credit_scoring.stages import score as stage
 
     p = _load(params)
+    if input_path is not None and output_dir is None:
+        output_dir = ADHOC_SCORES_DIR / (input_path.stem or "input")
     with _stage("score"):
         summary = stage.run(p, input_path, output_dir, model_dir, reasons)
+    if output_dir is not None:
+        console.print(f"decisions in {output_dir}/", highlight=False)
     console.print(_summary_table(f"scored {summary.pop('source')}", summary))
 
 

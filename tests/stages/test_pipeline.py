@@ -253,3 +253,16 @@ def test_fairness_breach_refuses_promotion_when_block_promotion_is_set(project):
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     champ = client.get_model_version_by_alias("credit-scoring", "champion")
     assert str(champ.version) != gate["version"]
+
+
+def test_scoring_your_own_file_never_overwrites_the_pipelines_scores(project, tmp_path):
+    """`score --input FILE` without --output-dir writes scores/<name>/, and the score
+    stage's DVC output (data/scores) is left exactly as `dvc repro` wrote it."""
+    stage_out = project / "data/scores/decisions.parquet"
+    before = stage_out.read_bytes()
+    mine = project / "my_people.parquet"
+    pd.read_parquet(project / "data/features/features.parquet").head(50).to_parquet(mine)
+    out = _run([str(BIN / "credit-scoring"), "score", "--input", str(mine)], project)
+    assert "scores/my_people" in out.stderr
+    assert len(pd.read_parquet(project / "scores/my_people/decisions.parquet")) == 50
+    assert stage_out.read_bytes() == before
