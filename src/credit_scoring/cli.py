@@ -618,11 +618,11 @@ def monitor_stream(
 ) -> None:
     """A simulated production stream decided by the bundle, and its later outcomes (for
     the monitoring example and tests)."""
-    from credit_scoring.stages import monitor as stage
+    from credit_scoring.stages import monitor_stream as stage
 
     p = _load(params)
     with _stage("monitor-stream"), _bar("months") as bar:
-        summary = stage.simulate_stream(
+        summary = stage.run(
             p, out, kind, months, people, start_month, strength, seed, model_dir, bar
         )
     console.print(_summary_table("Production stream", summary))
