@@ -94,7 +94,7 @@ def window_items(
 
     items.append(psi_item("score", "psi", window["score"].to_numpy(float), reference["score"]))
     items.append(
-        psi_item("credit_limit", "psi", window["credit_limit"].to_numpy(float), reference["limit"])
+        psi_item("decided_limit", "psi", window["credit_limit"].to_numpy(float), reference["limit"])
     )
     approval = float((window["credit_limit"].to_numpy(float) > 0).mean()) if n else float("nan")
     change = abs(approval - reference["approval_rate"])

@@ -253,7 +253,10 @@ def run(
         stability.alarms(newest["items"])
         + sorted(
             (it for it in newest["items"] if it["status"] not in ("watch", "act")),
-            key=lambda it: -(it["value"] if isinstance(it["value"], float) else 0.0),
+            key=lambda it: (
+                it["kind"] != "psi",  # PSI first, largest first
+                -(it["value"] if isinstance(it["value"], float) else 0.0),
+            ),
         )[:25]
     )
     png = report.figures(
