@@ -169,3 +169,27 @@ def test_decisions_read_from_the_audit_database(setup, tmp_path) -> None:
     assert result["windows"][0]["score_psi"] == pytest.approx(
         monitor.assess(dec.head(400), ref, params)["windows"][0]["score_psi"]
     )
+
+
+def test_cli_exit_code_tells_a_scheduler_to_act(setup, monkeypatch) -> None:
+    """`credit-scoring monitor` on a drifted stream exits 4 (act); on its stable first
+    month alone it does not act, and its exit code is the one of the status it wrote
+    (0 stable, 3 watch: the small world's reference can put one feature at watch)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from credit_scoring.cli import app
+
+    root, params, _ = setup
+    out = root / "income-1"
+    if not (out / "decisions.parquet").exists():
+        monitor_stream.run(params, out, "income", 2, 800, 1, None, 1, root / "models/bundle")
+    monkeypatch.chdir(root)
+    (root / "params.yaml").write_text(yaml.safe_dump({"monitor": {"min_outcomes": 200}}))
+    args = ["monitor", "--decisions", str(out / "decisions.parquet"), "--no-mlflow"]
+    drifted = CliRunner().invoke(app, args)
+    assert drifted.exit_code == 4, drifted.output
+    stable = CliRunner().invoke(app, [*args, "--until", "2026-03-01", "--out", "stable"])
+    status = json.loads((root / "stable/summary.json").read_text())["status"]
+    assert status != "act" and stable.exit_code == {"stable": 0, "watch": 3}[status]
+    assert (root / "stable/index.html").exists()
