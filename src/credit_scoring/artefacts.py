@@ -106,6 +106,11 @@ class Paths:
         return self.models_dir / "train_log.json"
 
     @property
+    def monitoring_reference(self) -> Path:
+        """The training reference the monitor compares production with (bins frozen)."""
+        return self.models_dir / "monitoring_reference.json"
+
+    @property
     def baseline_table(self) -> Path:
         """The WoE baseline scorecard's bins and points."""
         return self.models_dir / "baseline_scorecard.parquet"

@@ -531,5 +531,113 @@ def audit_log(
         _fail(f"unknown action {action!r}: purge or export")
 
 
+@app.command()
+def monitor(
+    decisions: Annotated[
+        Path | None,
+        typer.Option(
+            help="Scored decisions (the score stage's decisions.parquet or a stream); "
+            "default: the decision audit database."
+        ),
+    ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(help="Feature file to join to --decisions when it carries no features."),
+    ] = None,
+    audit_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL of the audit database (default: env "
+            "CREDIT_SCORING_AUDIT_DB_URL, serve.audit.db_url, else SQLite)."
+        ),
+    ] = None,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            help="Matured outcomes (person_id, observation_date, default_12m[, default_date])."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Date outcomes are known up to (default: today).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="First decision time (inclusive).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last decision time (exclusive).")] = None,
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/monitoring"),
+    mlflow: Annotated[bool, typer.Option(help="Log one MLflow run per window.")] = True,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Production monitoring: population stability (PSI with bins frozen at training,
+    missing rates, new categories, approval, band, tier, limit and reason mix) per window,
+    performance on matured outcomes; HTML report. Exit code: 0 stable, 3 watch, 4 act."""
+    import pandas as pd
+
+    from credit_scoring.stages import monitor as stage
+
+    p = _load(params)
+    try:
+        bounds = [pd.Timestamp(v) if v else None for v in (since, until, as_of)]
+    except ValueError as err:
+        _fail(f"--since/--until/--as-of: {err}")
+    with _stage("monitor"):
+        result = stage.run(
+            p,
+            decisions,
+            features,
+            audit_url,
+            outcomes,
+            bounds[2],
+            bounds[0],
+            bounds[1],
+            out,
+            mlflow,
+        )
+    table = RichTable(title="Monitoring by window")
+    for col in ("window", "decisions", "score PSI", "approval", "watch", "act", "status"):
+        table.add_column(col)
+    for w in result["windows"]:
+        table.add_row(
+            w["window"],
+            str(w["decisions"]),
+            f"{w['score_psi']:.3f}",
+            f"{w['approval_rate']:.3f}",
+            str(w["n_watch"]),
+            str(w["n_act"]),
+            w["status"],
+        )
+    console.print(table)
+    if result["backtest"]:
+        console.print(f"backtest: {result['backtest']['status']} ({result['backtest'].get('why')})")
+    console.print(f"report: {result['report']}; overall: {result['status']}")
+    raise typer.Exit(code=result["exit_code"])
+
+
+@app.command("monitor-stream")
+def monitor_stream(
+    out: Annotated[Path, typer.Option(help="Folder for decisions.parquet and outcomes.parquet.")],
+    kind: Annotated[
+        str, typer.Option(help="none | shift | macro | income | channel (data/drift.py).")
+    ] = "none",
+    months: Annotated[int, typer.Option(min=1, max=36, help="Months of decisions.")] = 6,
+    people: Annotated[int, typer.Option(min=100, help="Applicants per month.")] = 2000,
+    start_month: Annotated[int, typer.Option(min=0, help="First drifted month (0-based).")] = 0,
+    strength: Annotated[
+        float | None, typer.Option(help="Drift strength (default per kind).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the stream.")] = 1,
+    model_dir: ModelDirOption = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """A simulated production stream decided by the bundle, and its later outcomes (for
+    the monitoring example and tests)."""
+    from credit_scoring.stages import monitor_stream as stage
+
+    p = _load(params)
+    with _stage("monitor-stream"), _bar("months") as bar:
+        summary = stage.run(
+            p, out, kind, months, people, start_month, strength, seed, model_dir, bar
+        )
+    console.print(_summary_table("Production stream", summary))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

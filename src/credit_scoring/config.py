@@ -700,6 +700,62 @@ class DaskParams(_Section):
         return v
 
 
+class MonitorParams(_Section):
+    """Production monitoring (`credit-scoring monitor`): thresholds that turn each number
+    into a status (stable / watch / act) and the exit code a scheduler acts on."""
+
+    psi_watch: float = Field(0.10, gt=0, description="PSI at or above this: watch.")
+    psi_act: float = Field(0.25, gt=0, description="PSI above this: act.")
+    psi_bins: int = Field(10, ge=2, le=50, description="Quantile bins frozen at training.")
+    missing_watch: float = Field(
+        0.05, gt=0, le=1, description="Change of a feature's missing rate (absolute): watch."
+    )
+    missing_act: float = Field(
+        0.15, gt=0, le=1, description="Change of a feature's missing rate (absolute): act."
+    )
+    approval_watch: float = Field(
+        0.05, gt=0, le=1, description="Change of the approval rate (absolute): watch."
+    )
+    approval_act: float = Field(
+        0.10, gt=0, le=1, description="Change of the approval rate (absolute): act."
+    )
+    min_decisions: int = Field(
+        200, ge=1, description="A window with fewer decisions is 'not checkable'."
+    )
+    window: Literal["day", "week", "month"] = Field(
+        "month", description="How decisions are cut into monitoring windows."
+    )
+    reference_sample: int = Field(
+        5000, ge=100, description="Training rows decided with reasons for the reference."
+    )
+    join_tolerance_days: int = Field(
+        31,
+        ge=0,
+        description="An outcome joins the latest decision at most this many days before it.",
+    )
+    min_outcomes: int = Field(
+        300, ge=1, description="Matured decisions a month needs for performance figures."
+    )
+    backtest_max_gap: float = Field(
+        0.3,
+        gt=0,
+        lt=1,
+        description="Backtest acts when the observed default rate's interval lies beyond "
+        "mean PD x (1 +/- this).",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitorParams:
+        for low, high in (
+            ("psi_watch", "psi_act"),
+            ("missing_watch", "missing_act"),
+            ("approval_watch", "approval_act"),
+        ):
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} must be <= {high}")
+        return self
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -725,6 +781,7 @@ class Params(_Section):
     mlflow: MlflowParams = Field(default_factory=MlflowParams)
     serve: ServeParams = Field(default_factory=ServeParams)
     advice: AdviceParams = Field(default_factory=AdviceParams)
+    monitor: MonitorParams = Field(default_factory=MonitorParams)
 
     dask: DaskParams = Field(default_factory=DaskParams)
 

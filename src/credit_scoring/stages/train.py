@@ -28,6 +28,7 @@ from credit_scoring.modelling.baseline import WoEScorecard, fit_baseline
 from credit_scoring.modelling.dask_train import dask_trainer
 from credit_scoring.modelling.split import SLICES, Split, SplitError, make_split
 from credit_scoring.modelling.train import LearningError, feature_matrix, labels, learning_check
+from credit_scoring.monitoring.reference import reference_from_model
 from credit_scoring.schemas import DATE, LABEL
 from credit_scoring.stages import StageError
 
@@ -88,6 +89,19 @@ def run(params: Params) -> dict[str, Any]:
         paths.train_log,
     )
     write_parquet(baseline.bin_table(), paths.baseline_table)
+    # The monitor's training reference: bins frozen now (README "Monitoring in production").
+    reference = reference_from_model(
+        model,
+        split.train,
+        params.monitor.psi_bins,
+        params.monitor.reference_sample,
+        params.base.seed,
+        {
+            "train_default_rate": float(labels(split.train).mean()),
+            "validation_auc_low": learned.get("validation_auc", {}).get("low"),
+        },
+    )
+    write_json(reference, paths.monitoring_reference)
     return {
         "split": f"{split.evidence} ({split.why})",
         "train / valid / calib / test rows": " / ".join(f"{n:,}" for n in split.sizes().values()),
