@@ -160,24 +160,25 @@ def test_exp_run_and_the_committed_run_show_side_by_side_with_numbers(origin):
     assert files <= {"reports/headline.json", "reports/gate.json"}, files  # gate: register
     # the workspace holds the experiment's params, lock and reports: back to main
     _git(origin, "reset", "-q", "--hard")
-    _run([DVC, "checkout", "-q"], origin)
+    _run([DVC, "checkout", "-q", "--with-deps", TARGET], origin)
 
 
 def test_push_then_pull_in_a_second_clone_leaves_nothing_to_recompute(origin, tmp_path):
     """`dvc push` to the default remote (a folder beside the project), `git clone` +
     `dvc pull` in a second clone: every output is there, `dvc status` is clean and `dvc
     repro` runs no stage."""
-    _run([DVC, "push"], origin)
+    _run([DVC, "push", "--with-deps", TARGET], origin)
     remote = origin.parent / "credit-scoring-dvc-remote"
     assert remote.is_dir() and any(remote.rglob("*")), "dvc push wrote nothing to the remote"
     clone = origin.parent / "teammate"
     _run(["git", "clone", "-q", str(origin), str(clone)], origin.parent)
     _link_venv(clone)
-    _run([DVC, "pull"], clone)
+    _run([DVC, "pull", "--with-deps", TARGET], clone)
     for rel in ["data/features/features.parquet", "models/bundle/booster.txt"]:
         assert (clone / rel).is_file(), f"dvc pull did not bring {rel}"
         assert _md5(clone / rel) == _md5(origin / rel)
-    assert json.loads(_run([DVC, "status", "--json"], clone).stdout) == {}
+    status = _run([DVC, "status", "--json", "--with-deps", TARGET], clone).stdout
+    assert json.loads(status) == {}, status
     out = _run([DVC, "repro", TARGET], clone).stdout
     assert "Running stage" not in out, f"the second clone recomputed:\n{out}"
 
