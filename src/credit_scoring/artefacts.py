@@ -115,10 +115,21 @@ class Paths:
         """The WoE baseline scorecard's bins and points."""
         return self.models_dir / "baseline_scorecard.parquet"
 
-    # --- evaluate, robustness, register, package ---------------------------------------
+    # --- check, evaluate, robustness, register, package --------------------------------
+    @property
+    def params_check(self) -> Path:
+        """Written once params.yaml is valid; every stage after ``check`` depends on it."""
+        return self.reports_dir / "params_check.json"
+
     @property
     def metrics(self) -> Path:
+        """The full evaluation report (every number, intervals, baseline, fairness)."""
         return self.reports_dir / "metrics.json"
+
+    @property
+    def headline(self) -> Path:
+        """A handful of headline numbers: the metric `dvc metrics show` / `dvc exp show` print."""
+        return self.reports_dir / "headline.json"
 
     @property
     def fairness(self) -> Path:

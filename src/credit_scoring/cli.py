@@ -127,6 +127,21 @@ def _summary_table(title: str, rows: dict[str, object]) -> RichTable:
 
 
 @app.command()
+def check(params: ParamsOption = Path("params.yaml")) -> None:
+    """Validate params.yaml (every key, type and range): the first stage of `dvc repro`.
+
+    Every other stage depends on its output, so a bad param stops `dvc repro` here with one
+    line naming the key, before DVC deletes any stage's outputs.
+    """
+    from credit_scoring.stages import check as stage
+
+    p = _load(params)
+    with _stage("check"):
+        summary = stage.run(p, params)
+    console.print(f"{summary['params']}: valid", highlight=False)
+
+
+@app.command()
 def simulate(params: ParamsOption = Path("params.yaml")) -> None:
     """Generate the seeded synthetic behaviour world into data/simulated (+ data/truth.parquet).
 

@@ -44,6 +44,7 @@ def make_project(root: Path, data: Path, update: dict | None = None) -> Path:
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
     shutil.copy(REPO / "bentofile.yaml", root / "bentofile.yaml")
     shutil.copytree(REPO / "requirements", root / "requirements")
+    shutil.copytree(REPO / "bin", root / "bin")  # the stage commands' launcher
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(data, root / "lender-data")
     params = yaml.safe_load((REPO / "params.yaml").read_text())

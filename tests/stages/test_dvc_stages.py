@@ -91,7 +91,7 @@ def _src_deps(body: dict) -> set[str]:
 
 def test_every_stage_has_a_stage_module_and_a_cli_command():
     for stage, body in _dvc_stages().items():
-        assert body["cmd"] == f"credit-scoring {stage}", f"{stage}: cmd {body['cmd']!r}"
+        assert body["cmd"] == f"bin/credit-scoring {stage}", f"{stage}: cmd {body['cmd']!r}"
         assert _file(f"{PACKAGE}.stages.{stage}").is_file(), f"no stages/{stage}.py"
 
 

@@ -43,6 +43,7 @@ def project(tmp_path_factory) -> Path:
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
     shutil.copy(REPO / "bentofile.yaml", root / "bentofile.yaml")
     shutil.copytree(REPO / "requirements", root / "requirements")
+    shutil.copytree(REPO / "bin", root / "bin")  # the stage commands' launcher
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["base"]["observation_date"] = str(params["base"]["observation_date"])

@@ -55,6 +55,7 @@ def _project(root: Path, data: BehaviourData, **overrides: dict) -> Path:
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
     shutil.copy(REPO / "bentofile.yaml", root / "bentofile.yaml")
     shutil.copytree(REPO / "requirements", root / "requirements")
+    shutil.copytree(REPO / "bin", root / "bin")  # the stage commands' launcher
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     _write_user_data(data, root / "userdata")
     params = yaml.safe_load((REPO / "params.yaml").read_text())

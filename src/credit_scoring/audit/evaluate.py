@@ -15,7 +15,15 @@ from sklearn.metrics import roc_curve
 
 from credit_scoring.modelling.metrics import classification_metrics, psi
 
-COLORS = {"model": "#4c72b0", "baseline": "#dd8452", "oracle": "#55a868"}
+#: One colour per curve, the same in every figure; "uncalibrated" is also dashed, so it
+#: never reads as the (calibrated) model.
+COLORS = {
+    "model": "#4c72b0",
+    "baseline": "#dd8452",
+    "oracle": "#55a868",
+    "uncalibrated": "#c44e52",
+}
+LINESTYLES = {"uncalibrated": "--"}
 
 
 def roc_table(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], max_points: int = 200):
@@ -26,6 +34,32 @@ def roc_table(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], max_points: i
         keep = np.unique(np.linspace(0, len(fpr) - 1, min(max_points, len(fpr))).astype(int))
         rows.append(pd.DataFrame({"model": name, "fpr": fpr[keep], "tpr": tpr[keep]}))
     return pd.concat(rows, ignore_index=True)
+
+
+def per_curve(table: pd.DataFrame, column: str = "model") -> dict[str, pd.DataFrame]:
+    """Split a long table (one row per point, ``column`` naming the curve) into one table
+    per curve: DVC's plots draw one line per file, so each curve gets its own CSV."""
+    return {
+        str(name): grp.drop(columns=column).reset_index(drop=True)
+        for name, grp in table.groupby(column, sort=False)
+    }
+
+
+def headline(metrics: Mapping) -> dict[str, float | int | bool]:
+    """The few numbers a team compares run to run (``dvc metrics show`` / ``dvc exp show``):
+    test AUC, KS, ECE, Brier and PSI, the baseline's AUC, the approval rate and mean limit,
+    the band check; the oracle AUC on the synthetic world. Every other number stays in the
+    full report (metrics.json)."""
+    out: dict[str, float | int | bool] = {
+        k: metrics[k] for k in ("auc", "ks", "ece", "brier", "psi") if k in metrics
+    }
+    out["baseline_auc"] = metrics["baseline"]["auc"]
+    if "oracle_auc" in metrics:
+        out["oracle_auc"] = metrics["oracle_auc"]
+    for key in ("approval_rate", "mean_limit_approved", "n_test", "band_default_rate_monotone"):
+        if key in metrics:
+            out[key] = metrics[key]
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in out.items()}
 
 
 def calibration_table(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
@@ -230,7 +264,12 @@ def plot_calibration(tables: Mapping[str, pd.DataFrame]) -> Figure:
     hi = max(max(t["mean_predicted"].max(), t["observed_rate"].max()) for t in tables.values())
     for name, t in tables.items():
         ax.plot(
-            t["mean_predicted"], t["observed_rate"], marker="o", label=name, color=COLORS.get(name)
+            t["mean_predicted"],
+            t["observed_rate"],
+            marker="o",
+            label=name,
+            color=COLORS.get(name),
+            ls=LINESTYLES.get(name, "-"),
         )
     ax.plot([0, hi], [0, hi], ls="--", color="grey", lw=1, label="perfect")
     ax.set(
@@ -271,12 +310,22 @@ def plot_score_distribution(scores: Mapping[str, np.ndarray], bands: Mapping[str
     edges = np.arange(350, 951, 10)
     for name, s in scores.items():
         ax.hist(s, bins=edges, alpha=0.55, density=True, label=name)
-    for band, low in bands.items():
+    # band names above the plot, centred in their band: never on the bars or the legend
+    lows = sorted(bands.items(), key=lambda kv: kv[1])
+    top = ax.get_xaxis_transform()
+    for i, (band, low) in enumerate(lows):
+        high = lows[i + 1][1] if i + 1 < len(lows) else 950
         if low > 350:
             ax.axvline(low, color="grey", ls=":", lw=1)
-        ax.text(low + 3, ax.get_ylim()[1] * 0.92, band, fontsize=7, color="dimgrey")
-    ax.set(xlabel="score (350-950)", ylabel="density", title="Score distribution")
-    ax.legend()
+        ax.text(
+            (max(low, 350) + high) / 2, 1.01, band, transform=top, fontsize=7,
+            color="dimgrey", ha="center", va="bottom",
+        )  # fmt: skip
+    ax.set_xlim(350, 950)
+    ax.set_xlabel("score (350-950)")
+    ax.set_ylabel("density")
+    ax.set_title("Score distribution", pad=14)
+    ax.legend(loc="upper left")
     fig.tight_layout()
     return fig
 

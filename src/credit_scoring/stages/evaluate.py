@@ -124,9 +124,13 @@ def run(params: Params) -> dict[str, Any]:
     dims = dict(zip(model.feature_names, model.feature_dimensions, strict=True))
     imp = ev.importance_table(model.booster, model.feature_names, dims)
     write_json(metrics, paths.metrics)
+    write_json(ev.headline(metrics), paths.headline)
     for name, df in {
         "roc": roc,
         "calibration": pd.concat([t.assign(model=k) for k, t in cal_tables.items()]),
+        # one file per curve: DVC's plots draw one line per file (dvc.yaml `plots:`)
+        **{f"roc_{k}": t for k, t in ev.per_curve(roc).items()},
+        **{f"calibration_{k}": t for k, t in cal_tables.items()},
         "gains": gains,
         "importance": imp,
         "band_table": bands,
