@@ -22,10 +22,12 @@ from credit_scoring.artefacts import Paths
 from credit_scoring.config import Params
 from credit_scoring.data import catalogue as byof_catalogue
 from credit_scoring.decision.bundle import CreditModel
+from credit_scoring.decision.refit import deploy, development_choices
 from credit_scoring.features.registry import feature_names
 from credit_scoring.io import write_json, write_parquet
 from credit_scoring.modelling.baseline import WoEScorecard, fit_baseline
 from credit_scoring.modelling.dask_train import dask_trainer
+from credit_scoring.modelling.refit import RefitError
 from credit_scoring.modelling.split import SLICES, Split, SplitError, make_split
 from credit_scoring.modelling.train import LearningError, feature_matrix, labels, learning_check
 from credit_scoring.schemas import DATE, LABEL
@@ -73,7 +75,12 @@ def run(params: Params) -> dict[str, Any]:
     else:
         model.fit(split)
     learned = check_learning(model, split, params.train.stop_if_chance)
-    model.save(paths.bundle)
+    try:  # the validated model, or its refit on every labelled cohort (decision/refit.py)
+        deployed, deployment = deploy(model, split, params.train)
+    except RefitError as err:
+        raise StageError(str(err)) from None
+    model.save(paths.validated_bundle)
+    deployed.save(paths.bundle)
     baseline = fit_baseline(split, names, params.train, params.base.seed)
     write_parquet(predictions(model, baseline, split), paths.predictions)
     write_json(
@@ -84,6 +91,8 @@ def run(params: Params) -> dict[str, Any]:
             "cohorts": split.selector(),
             "split": split.describe(),
             "learning": learned,
+            "deployment": deployment,
+            "choices": development_choices(params.train, params.calibrate.method),
         },
         paths.train_log,
     )
@@ -93,6 +102,7 @@ def run(params: Params) -> dict[str, Any]:
         "train / valid / calib / test rows": " / ".join(f"{n:,}" for n in split.sizes().values()),
         "best iteration": model.best_iteration,
         "calibration": model.calibrator.method,
+        "deployed": deployment["deployed"],
     }
 
 
