@@ -6,16 +6,18 @@ calibration method) reads the test cohort: perturbing the test rows changes none
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import numpy as np
 import pytest
 
 from credit_scoring.config import CalibrateParams, Params
+from credit_scoring.decision import bundle as bundle_mod
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.decision.refit import deploy
 from credit_scoring.features.registry import feature_names
 from credit_scoring.modelling.split import out_of_time_split
-from credit_scoring.modelling.train import local_trainer, monotone_violations
+from credit_scoring.modelling.train import local_trainer, monotone_violations, tune_lightgbm
 from credit_scoring.schemas import LABEL
 
 PARAMS = Params()
@@ -95,7 +97,8 @@ def test_refit_off_deploys_the_validated_model_itself(split, deployed, tmp_path)
 @pytest.fixture(scope="module")
 def choices(split):
     """The same fit (tuning on, calibration auto) on the split and on the split whose test
-    rows are destroyed (labels flipped, features shuffled across rows)."""
+    rows are destroyed (labels flipped, features shuffled across rows). One LightGBM
+    thread (an execution setting: the shared test machine is oversubscribed)."""
     rng = np.random.default_rng(3)
     test = split.test.copy()
     test[LABEL] = 1 - test[LABEL]
@@ -105,8 +108,10 @@ def choices(split):
     params = _train_params(
         tune=PARAMS.train.tune.model_copy(update={"enabled": True, "n_trials": 2})
     )
-    fits = [_model(params, "auto").fit(s, None) for s in (split, perturbed)]
-    return fits
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bundle_mod, "tune_lightgbm", partial(tune_lightgbm, num_threads=1))
+        mp.setattr(bundle_mod, "local_trainer", partial(local_trainer, 1))
+        return [_model(params, "auto").fit(s) for s in (split, perturbed)]
 
 
 def test_early_stopping_does_not_read_the_test_cohort(choices):
