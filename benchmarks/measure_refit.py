@@ -42,9 +42,9 @@ def _auc(y, p) -> dict[str, float]:
     return {"auc": round(a, 4), "ci": [round(lo, 4), round(hi, 4)]}
 
 
-def one_seed(users: int, seed: int) -> dict:
+def one_seed(users: int, seed: int, drift: float = 0.0) -> dict:
     params = Params()
-    sim = SimulateParams(n_users=users, n_cohorts=7, chunk_size=50_000)
+    sim = SimulateParams(n_users=users, n_cohorts=7, chunk_size=50_000, drift=drift)
     data, _ = simulate_world(sim, BaseParams(seed=seed))
     table = compute_features(data).merge(
         data.outcomes[["person_id", DATE, LABEL]], on=["person_id", DATE]
@@ -99,12 +99,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=24_000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[42])
+    ap.add_argument("--drift", type=float, default=0.0, help="simulate.drift of the newest cohort")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     result = {
         "users": args.users,
         "cohorts": 7,
-        "runs": [one_seed(args.users, s) for s in args.seeds],
+        "runs": [one_seed(args.users, s, args.drift) for s in args.seeds],
     }
     text = json.dumps(result, indent=2)
     print(text)

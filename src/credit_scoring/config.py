@@ -256,9 +256,10 @@ class TrainParams(_Section):
         "validated model.",
     )
     refit_rounds: Literal["rows_ratio", "unchanged"] = Field(
-        "rows_ratio",
-        description="Boosting rounds of the refit: the validated best iteration x (refit rows "
-        "/ training rows), at most lightgbm.num_boost_round; or unchanged.",
+        "unchanged",
+        description="Boosting rounds of the refit: the validated best iteration (unchanged), "
+        "or that x (refit rows / training rows), at most lightgbm.num_boost_round "
+        "(rows_ratio; README 'Validated model and deployed refit' has both measured).",
     )
     refit_min_correlation: float = Field(
         0.8,

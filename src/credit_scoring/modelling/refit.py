@@ -96,11 +96,13 @@ def refit_rounds(
 ) -> int:
     """Boosting rounds of the refit booster.
 
-    ``rows_ratio``: the validated best iteration x ``n_refit / n_train`` (at most
-    ``max_rounds``). At a fixed learning rate and leaf size, the number of useful rounds
-    grows with the rows (each round's gain is estimated on more data), so keeping the early-
-    stopped count would under-fit the larger set; the ratio is the usual rule for refitting
-    without a validation set. ``unchanged``: the validated best iteration.
+    ``unchanged`` (default): the validated best iteration, the count early stopping chose
+    on rows the booster did not see; the refit's leaf sizes are the validated ones too, so
+    the trees are alike and only better estimated. ``rows_ratio``: that x ``n_refit /
+    n_train`` (at most ``max_rounds``), the usual rule when more rows are thought to carry
+    more rounds. On a 24,000-person world with a held-out newer cohort (README) neither
+    differed from the validated model beyond noise and ``unchanged`` was the closer of the
+    two in both seeds, so it is the default: no rounds are added that nothing validated.
     """
     if best_iteration < 1 or n_train < 1:
         raise ValueError(f"best_iteration and n_train must be >= 1; got {best_iteration}/{n_train}")
