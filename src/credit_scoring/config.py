@@ -262,7 +262,7 @@ class TrainParams(_Section):
         "(rows_ratio; README 'Validated model and deployed refit' has both measured).",
     )
     refit_min_correlation: float = Field(
-        0.8,
+        0.5,
         ge=0.0,
         le=1.0,
         description="Refuse a refit whose test-cohort scores rank people differently from the "

@@ -135,3 +135,19 @@ def test_the_calibration_method_choice_does_not_read_the_test_cohort(choices):
     assert a.training["calibration"]["method_requested"] == "auto"
     assert a.calibrator.method == b.calibrator.method
     assert a.calibrator.to_dict() == b.calibrator.to_dict()
+
+
+def test_a_refit_whose_calibrator_would_invert_the_ranking_is_refused_in_one_line(
+    split, deployed
+):
+    """A test cohort on which the refit's margin ranks defaults backwards (labels given to
+    the people it finds safest) cannot calibrate it: RefitError, one line, no model."""
+    from credit_scoring.modelling.refit import RefitError
+
+    validated, _, _ = deployed
+    test = split.test.copy()
+    margin = validated.margin(validated.feature_matrix(test))
+    test[LABEL] = (margin < np.quantile(margin, 0.1)).astype(float)
+    with pytest.raises(RefitError, match="calibrator cannot be fit") as err:
+        deploy(validated, dataclasses.replace(split, test=test), _train_params())
+    assert "\n" not in str(err.value)

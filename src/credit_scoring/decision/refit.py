@@ -14,6 +14,7 @@ from typing import Any
 from credit_scoring.config import TrainParams
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.modelling import refit as rf
+from credit_scoring.modelling.calibrate import CalibrationError
 from credit_scoring.modelling.split import Split
 from credit_scoring.modelling.train import feature_matrix
 
@@ -77,7 +78,13 @@ def deploy(
     if not params.refit_on_all:
         record["why"] = "train.refit_on_all: false: the validated model is deployed"
         return validated, record
-    deployed = refit_model(validated, split, params)
+    try:
+        deployed = refit_model(validated, split, params)
+    except CalibrationError as err:  # e.g. too few defaults in the test cohort to calibrate
+        raise rf.RefitError(
+            f"the refit's calibrator cannot be fit on the test cohort: {err} "
+            "(set train.refit_on_all: false to deploy the validated model)"
+        ) from None
     X = feature_matrix(split.test, validated.feature_names)
     rho = rf.rank_agreement(validated.margin(X), deployed.margin(X))
     rf.check_agreement(rho, params.refit_min_correlation, len(split.test))
