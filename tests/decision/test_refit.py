@@ -137,9 +137,7 @@ def test_the_calibration_method_choice_does_not_read_the_test_cohort(choices):
     assert a.calibrator.to_dict() == b.calibrator.to_dict()
 
 
-def test_a_refit_whose_calibrator_would_invert_the_ranking_is_refused_in_one_line(
-    split, deployed
-):
+def test_a_refit_whose_calibrator_would_invert_the_ranking_is_refused_in_one_line(split, deployed):
     """A test cohort on which the refit's margin ranks defaults backwards (labels given to
     the people it finds safest) cannot calibrate it: RefitError, one line, no model."""
     from credit_scoring.modelling.refit import RefitError

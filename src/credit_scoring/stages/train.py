@@ -5,7 +5,9 @@ Split as ``split`` in params says (:func:`~credit_scoring.modelling.split.make_s
 of time by calendar period or cut-off dates when the data allows it, else in time for one
 snapshot; a one-line refusal naming the counts when neither fits). A model that never
 splits or ranks no better than chance on validation stops here in one line. Writes the
-deployable bundle ``models/bundle`` (booster, calibrator, score scale and limit policy),
+validated model ``models/validated_bundle`` and the deployable bundle ``models/bundle``
+(booster, calibrator, score scale and limit policy: the validated model refit on every
+labelled cohort when ``train.refit_on_all``, see :mod:`credit_scoring.decision.refit`),
 per-slice predictions, the training log (the learning curve, the split and the cohorts of
 each slice) and the baseline scorecard table.
 """
