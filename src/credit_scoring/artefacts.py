@@ -35,6 +35,7 @@ from credit_scoring.schemas import DATE, LABEL
 FEATURES_FILE = "features.parquet"
 PROTECTED_FILE = "protected.parquet"
 BUNDLE_DIR = "bundle"
+VALIDATED_BUNDLE_DIR = "validated_bundle"
 #: Where the simulate stage writes (the default ``data.input_dir``) and the true PDs.
 SIMULATED_DIR = Path("data/simulated")
 TRUTH_FILE = Path("data/truth.parquet")
@@ -95,6 +96,18 @@ class Paths:
     def bundle(self) -> Path:
         """The deployable model bundle (booster, calibrator, score scale, policy)."""
         return self.models_dir / BUNDLE_DIR
+
+    @property
+    def validated_bundle(self) -> Path:
+        """The validated model (train slice, calibration slice): what evaluate measures on
+        the test cohort and the gate compares. The same model as :attr:`bundle` unless
+        ``train.refit_on_all`` deployed a refit (README "Validated model and deployed refit")."""
+        return self.models_dir / VALIDATED_BUNDLE_DIR
+
+    def measured_bundle(self) -> Path:
+        """The bundle whose test-cohort numbers are evidence: the validated one (older runs
+        wrote only :attr:`bundle`, then that one)."""
+        return self.validated_bundle if self.validated_bundle.is_dir() else self.bundle
 
     @property
     def predictions(self) -> Path:

@@ -249,6 +249,26 @@ class TrainParams(_Section):
         description="Stop training (one line) when the model never splits or its validation "
         "AUC's 95% interval includes 0.5 (no better than chance).",
     )
+    refit_on_all: bool = Field(
+        True,
+        description="After validation, refit the deployed model on every labelled cohort "
+        "(booster on all but the test cohort, calibrator on it; README 'Validated model and "
+        "deployed refit'); the validated model is kept beside it. false = deploy the "
+        "validated model.",
+    )
+    refit_rounds: Literal["rows_ratio", "unchanged"] = Field(
+        "unchanged",
+        description="Boosting rounds of the refit: the validated best iteration (unchanged), "
+        "or that x (refit rows / training rows), at most lightgbm.num_boost_round "
+        "(rows_ratio; README 'Validated model and deployed refit' has both measured).",
+    )
+    refit_min_correlation: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Refuse a refit whose test-cohort scores rank people differently from the "
+        "validated model's (Spearman correlation below this).",
+    )
     baseline_max_bins: int = Field(8, ge=2, le=50, description="WoE bins per feature, baseline.")
     baseline_C: float = Field(0.1, gt=0, description="Inverse L2 strength, baseline scorecard.")
     output_dir: str = "models"
@@ -550,6 +570,12 @@ class RobustnessParams(_Section):
     )
     fail_on_breach: bool = Field(
         True, description="Stop the pipeline (and so registration) when a bound is broken."
+    )
+    slice: Literal["development", "test"] = Field(
+        "development",
+        description="Whose people the audit uses: development (validation + calibration "
+        "slices), so gaming fixes are never chosen on the final test cohort; test = the old "
+        "behaviour.",
     )
     stability: StabilityParams = Field(default_factory=StabilityParams)
 

@@ -17,7 +17,7 @@ from credit_scoring.config import Params, parse_params
 from credit_scoring.features.compute import protected_attributes
 from credit_scoring.io import write_parquet
 from credit_scoring.stages import evaluate, register, report, robustness, train
-from credit_scoring.tracking import registry as tracking
+from credit_scoring.tracking import champion as champion_mod
 
 CHROMIUM = Path("/usr/bin/chromium")
 SECTIONS = [
@@ -97,14 +97,67 @@ def test_an_unscorable_champion_is_reported_not_replaced_by_a_logged_auc(project
     root, params = project
     monkeypatch.chdir(root)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setattr(
-        tracking, "score_champion", lambda name, test: (None, "KeyError: 'a_new_feature'")
-    )
+
+    def unloadable(name, run_id):
+        raise KeyError("a_new_feature")
+
+    monkeypatch.setattr(champion_mod, "_champion_model", unloadable)
     register.run(params)
     gate = json.loads(Path("reports/gate.json").read_text())
     assert gate["promote"] is False and gate["comparison"] is None
     assert "auc" not in gate["champion"] and gate["champion"]["rescored"] is False
     assert any("cannot be re-scored" in r and "a_new_feature" in r for r in gate["reasons"])
+
+
+def test_validated_metrics_sit_beside_the_deployed_refit_in_mlflow(project):
+    """The registered version is the deployed refit (its bundle = models/bundle); the
+    validated model's test metrics are logged beside it (``validated_test_*`` metrics,
+    ``validated_test_auc`` and ``deployed_model`` version tags) and its bundle kept in
+    the run for the next gate."""
+    root, params = project
+    gate = json.loads((root / "reports/gate.json").read_text())
+    metrics = json.loads((root / "reports/metrics.json").read_text())
+    client = mlflow.MlflowClient(tracking_uri=params.mlflow.tracking_uri)
+    run = client.get_run(gate["run_id"]).data
+    assert run.metrics["validated_test_auc"] == pytest.approx(metrics["auc"])
+    assert run.tags["deployed_model"] == "refit" == metrics["deployment"]["deployed"]
+    mv = client.get_model_version(params.mlflow.model_name, gate["version"])
+    assert mv.tags["validated_test_auc"] == f"{metrics['auc']:.4f}"
+    assert mv.tags["deployed_model"] == "refit"
+    arts = {a.path for a in client.list_artifacts(gate["run_id"], "validated_bundle")}
+    assert "validated_bundle/booster.txt" in arts
+    registered = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{params.mlflow.model_name}/{gate['version']}",
+        dst_path=str(root / "dl"),
+    )
+    boosters = list(Path(registered).rglob("booster.txt"))
+    assert len(boosters) == 1
+    assert boosters[0].read_text() == (root / "models/bundle/booster.txt").read_text()
+    assert boosters[0].read_text() != (root / "models/validated_bundle/booster.txt").read_text()
+
+
+def test_the_gate_never_compares_a_model_on_rows_it_was_fit_on(project, monkeypatch):
+    """The champion (a refit that saw the whole test cohort) is re-scored as its validated
+    twin on the rows it held out; without the twin, the registered refit leaves no fair row
+    and the gate refuses in one line instead of comparing it on its own training rows."""
+    root, params = project
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    register.run(params)
+    gate = json.loads(Path("reports/gate.json").read_text())
+    champ = gate["champion"]
+    metrics = json.loads(Path("reports/metrics.json").read_text())
+    assert champ["scored_as"] == "its validated twin" and champ["rescored"] is True
+    assert champ["rows"] == metrics["n_test"] == gate["comparison"]["n"]
+    assert champ["rows_seen"] == 0
+    monkeypatch.setattr(champion_mod, "VALIDATED_ARTIFACT", "no_such_artifact")
+    register.run(params)
+    gate = json.loads(Path("reports/gate.json").read_text())
+    champ = gate["champion"]
+    assert champ["scored_as"] == "the registered model" and gate["comparison"] is None
+    assert champ["rows"] == 0 and champ["rows_seen"] == metrics["n_test"]
+    assert gate["promote"] is False
+    assert any("no fair comparison" in r for r in gate["reasons"]), gate["reasons"]
 
 
 def test_report_says_not_available_for_missing_artefacts(project, tmp_path, monkeypatch):

@@ -7,6 +7,14 @@ test for two correlated ROC curves). Promotion needs the interval's lower bound 
 ``gate.min_auc_gain``: a gain inside the noise (AUC's standard error is about 0.01 on a
 few thousand people) does not replace a model that works.
 
+A model is never compared on rows it was fit on. The challenger is the *validated* model
+(train and calibration slices; never the deployed refit, which saw the test cohort). The
+champion is re-scored as its own validated twin when its run kept one (else as the
+registered model), and only on the rows :func:`unseen_rows` allows: exactly its held-out
+test cohort, or rows observed at dates none of its fitting rows had (README "Validated
+model and deployed refit"). When no such row is left, the champion counts as not
+re-scorable.
+
 There is no fallback to metrics logged on another cohort. When the champion cannot be
 re-scored on today's cohort (its feature set changed, its artefact is gone), the gate says
 so and applies the stated rule ``gate.on_unscorable_champion``: ``refuse`` (default: the
@@ -16,14 +24,18 @@ on its own merits).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
 from credit_scoring.config import GateParams
+from credit_scoring.modelling.refit import rows_fingerprint
+from credit_scoring.schemas import DATE
 
 
 @dataclass(frozen=True)
@@ -229,3 +241,33 @@ def decide_promotion(
         champion=champion,
         comparison=None if comparison is None else comparison.to_dict(),
     )
+
+
+def unseen_rows(test: pd.DataFrame, fit: Mapping[str, Any] | None) -> np.ndarray:
+    """Which rows of ``test`` a model was provably not fit on (boolean mask).
+
+    ``fit`` is the model's fit record (``metadata["fit"]``, modelling/refit.py). When
+    ``test`` is exactly the test cohort the model held out (same row keys, by fingerprint)
+    every row is unseen; otherwise only rows observed at a date none of its booster,
+    early-stopping or calibration rows had. A model without a record (or a record without
+    dates) is trusted with no row.
+    """
+    n = len(test)
+    if not fit or not fit.get("dates"):
+        return np.zeros(n, dtype=bool)
+    if fit.get("heldout_test") and rows_fingerprint(test) == fit["heldout_test"]:
+        return np.ones(n, dtype=bool)
+    seen = pd.to_datetime(pd.Series(list(fit["dates"]), dtype=object))
+    return ~pd.to_datetime(test[DATE]).isin(seen).to_numpy()
+
+
+def legacy_fit_record(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fit record of a bundle written before records existed: a validated model fit on
+    the train, validation and calibration dates its ``cohorts`` list (held-out test
+    unknown)."""
+    if metadata.get("fit"):
+        return dict(metadata["fit"])
+    cohorts = metadata.get("cohorts") or {}
+    fitted = ("train", "validation", "calibration")
+    dates = sorted({str(d) for s in fitted for d in cohorts.get(s, [])})
+    return {"role": "validated", "dates": dates, "heldout_test": None} if dates else None

@@ -159,6 +159,7 @@ class CreditModel:
         # Missing and thinly-based values as the booster sees them (decision/encoding.py).
         # The Dask trainer reads raw features on its workers, so it trains without encoding.
         local = trainer is None or getattr(trainer, "__qualname__", "").startswith("local_trainer.")
+        local = bool(getattr(trainer, "encodes_features", local))  # e.g. the refit's trainer
         self.encoding = encoding.fit_encoding(split.train, names) if local else {}
         self._encoding = encoding.check_encoding(self.encoding)
         split = dataclasses.replace(

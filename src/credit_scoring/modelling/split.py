@@ -14,6 +14,14 @@ else in time, and says which and why (:attr:`Split.why`); when neither is possib
 refusal is one line naming the counts (:class:`SplitError`). :func:`allowed_splits` says
 the same from the outcomes table, so the ingest stage refuses first.
 
+The development slice (:data:`DEVELOPMENT`, ``select_slice(..., "development")``) is the
+validation and calibration rows together: labelled rows the booster was not fit on and
+that are not the final test. Every choice made while building reads them and never the
+test cohort: early stopping and tuning (validation), the calibration method (calibration),
+the robustness stage's people (development, ``robustness.slice``). The test cohort is read
+only to measure the validated model (evaluate, the gate); ``models/train_log.json``'s
+``choices`` says which slice each choice used.
+
 Every split is described by a plain mapping (dates per slice plus ``method``,
 ``group_by_person``, ``seed`` and the in-time shares) recorded in ``models/train_log.json``;
 :func:`select_slice` rebuilds any slice from it, so evaluate, robustness and register
@@ -37,6 +45,9 @@ from credit_scoring.schemas import DATE, LABEL, ROW_KEY
 logger = logging.getLogger(__name__)
 
 SLICES: tuple[str, ...] = ("train", "validation", "calibration", "test")
+#: The development slice: the slices choices made while building may read (never "test").
+DEVELOPMENT = "development"
+DEVELOPMENT_SLICES: tuple[str, ...] = ("validation", "calibration")
 PERSON = ROW_KEY[0]
 OUT_OF_TIME = "out_of_time"
 IN_TIME = "in_time"
@@ -381,7 +392,11 @@ def select_slice(
     label (features, predictions) holding the labelled rows training saw. Rows come in a
     fixed order, by observation date then person, so nothing depends on the file's order.
     A record without ``method`` is an out-of-time split without person grouping.
+    ``name`` "development" is the validation and calibration rows together.
     """
+    if name == DEVELOPMENT:
+        parts = [select_slice(df, cohorts, s, spec) for s in DEVELOPMENT_SLICES]
+        return _ordered(pd.concat(parts, ignore_index=True))
     missing = [c for c in (DATE, LABEL) if c not in df.columns]
     if missing:
         raise KeyError(f"table lacks column(s) {missing} needed to select the {name} slice")

@@ -39,7 +39,7 @@ def run(params: Params) -> dict[str, Any]:
     paths = Paths.from_params(p)
     preds = read_predictions(paths.predictions)
     train_log = read_json(paths.train_log, TrainLog, "train")
-    model = CreditModel.load(paths.bundle)
+    model = CreditModel.load(paths.measured_bundle())  # the validated model, never a refit
     scale = ScoreScale.from_params(p.score)
     n_bins = p.calibrate.ece_bins
     cohorts = train_log.cohorts.model_dump()
@@ -64,6 +64,9 @@ def run(params: Params) -> dict[str, Any]:
     }
     metrics["split"] = split_record(train_log)
     metrics["evidence"] = metrics["split"]["evidence"]
+    extra = train_log.model_extra or {}
+    metrics["deployment"] = extra.get("deployment") or {"deployed": "validated"}
+    metrics["choices"] = extra.get("choices") or {}
     metrics["ci"] = {
         **bootstrap_intervals(
             y, test["pd"].to_numpy(), p.evaluate.bootstrap_samples, params.base.seed, 0.95, n_bins

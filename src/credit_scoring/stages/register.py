@@ -32,13 +32,13 @@ from credit_scoring.artefacts import (
     parse,
     read_json,
 )
-from credit_scoring.audit.gate import decide_promotion, delong_auc_difference
+from credit_scoring.audit.gate import decide_promotion
 from credit_scoring.config import Params
 from credit_scoring.decision.bundle import CreditModel, decisions_frame
 from credit_scoring.io import write_json
 from credit_scoring.modelling.split import select_slice
-from credit_scoring.schemas import LABEL
 from credit_scoring.tracking import registry as tracking
+from credit_scoring.tracking.champion import compare_with_champion, log_validated
 
 
 def run(params: Params) -> dict[str, Any]:
@@ -59,7 +59,6 @@ def run(params: Params) -> dict[str, Any]:
     model = CreditModel.load(paths.bundle)
     table = pd.read_parquet(paths.features)
     test = select_slice(table, train_log.cohorts.model_dump(), "test")
-    y = test[LABEL].to_numpy(dtype=int)
     client = tracking.configure(p.mlflow)
     name = p.mlflow.model_name
     with mlflow.start_run(run_name=f"lightgbm-{tracking.git_commit()[:8]}") as run:
@@ -103,18 +102,11 @@ def run(params: Params) -> dict[str, Any]:
         )
         version = str(info.registered_model_version)
         client.set_registered_model_alias(name, tracking.CHALLENGER, version)
-        champ = tracking.champion_version(client, name)
-        champ_info, comparison = None, None
-        if champ is not None:
-            champ_pd, why = tracking.score_champion(name, test)
-            champ_info = {"version": str(champ.version), "rescored": champ_pd is not None}
-            if champ_pd is None:
-                champ_info["why"] = why
-            else:
-                comparison = delong_auc_difference(
-                    y, model.predict_pd(test), champ_pd, p.gate.confidence
-                )
-                champ_info["auc"] = comparison.auc_champion
+        # validated models on rows neither was fit on (README "Validated model and deployed refit")
+        log_validated(client, name, version, paths, raw_metrics)
+        champ_info, comparison = compare_with_champion(
+            client, name, test, CreditModel.load(paths.measured_bundle()), p.gate.confidence
+        )
         decision = decide_promotion(
             {"auc": metrics.auc, "ece": metrics.ece, "psi": metrics.psi},
             champ_info,

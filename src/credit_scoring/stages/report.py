@@ -76,7 +76,8 @@ def run(params: Params) -> dict[str, Any]:
         lambda: read_json(paths.robustness, RobustnessReport, "robustness"),
     )
     gate = _attempt(missing, "gate", lambda: read_json(paths.gate, GateReport, "register"))
-    model = _attempt(missing, "bundle", lambda: CreditModel.load(paths.bundle))
+    # the validated model (its test-cohort numbers are the evidence), not a deployed refit
+    model = _attempt(missing, "bundle", lambda: CreditModel.load(paths.measured_bundle()))
     table = None
     if train_log is not None:
         table = _attempt(missing, "features", lambda: pd.read_parquet(paths.features))
@@ -445,9 +446,11 @@ def _robustness_section(robust: RobustnessReport | None, missing) -> dict:
         )
     b = robust.bounds
     st = robust.stability.get("stable", {})
+    sliced = (robust.model_extra or {}).get("slice", "test")
+    whose = "development-slice" if sliced == "development" else "test-cohort"
     blocks = [
         rp.text(
-            f"Cheap activity added to {robust.sample_people:,} test-cohort people. Bounds: "
+            f"Cheap activity added to {robust.sample_people:,} {whose} people. Bounds: "
             f"p{100 * b.get('gain_quantile', 0.99):g} of score gains <= "
             f"{b.get('max_gain_points', math.nan):g} points in every scenario, and each "
             "person's limit gain at most what that many points would give them (an income "

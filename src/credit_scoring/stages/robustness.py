@@ -1,8 +1,9 @@
-"""The robustness stage: manipulation resistance and score stability on real test-cohort
-people.
+"""The robustness stage: manipulation resistance and score stability on real people of the
+development slice (``robustness.slice``: validation + calibration; never the final test
+cohort, so gaming fixes chosen on these numbers are not chosen on the test).
 
 Adds cheap activity (every scenario of :data:`credit_scoring.audit.robustness.SCENARIOS`)
-to a sample of the test cohort in the days before their observation date,
+to a sample of those people in the days before their observation date,
 re-scores them with the deployed model and bounds the score and limit gains (a scenario
 that moves nobody is reported as not exercised, a breach); and compares each person's
 score with their score a month earlier. Writes ``reports/robustness.json`` and plots under
@@ -46,9 +47,10 @@ def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
     model = CreditModel.load(paths.bundle)
     train_log = read_json(paths.train_log, TrainLog, "train")
     table = pd.read_parquet(paths.features)
-    test = select_slice(table, train_log.cohorts.model_dump(), "test")
-    scored = test[list(ROW_KEY)].assign(
-        score=model.decide(test, with_reasons=False)["score"].to_numpy()
+    # people of the development slice by default, never the final test cohort (#13)
+    people = select_slice(table, train_log.cohorts.model_dump(), r.slice)
+    scored = people[list(ROW_KEY)].assign(
+        score=model.decide(people, with_reasons=False)["score"].to_numpy()
     )
     targets, pool = rb.choose_people(scored, r.sample_people, r.good_contacts, p.base.seed)
     data = read_validated(paths.validated_dir)
@@ -81,6 +83,7 @@ def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
         except rb.RobustnessError as err:
             breaches.append(str(err))
     report = {
+        "slice": r.slice,
         "sample_people": len(targets),
         "good_contact_pool": len(pool),
         "bounds": {

@@ -5,7 +5,9 @@ Split as ``split`` in params says (:func:`~credit_scoring.modelling.split.make_s
 of time by calendar period or cut-off dates when the data allows it, else in time for one
 snapshot; a one-line refusal naming the counts when neither fits). A model that never
 splits or ranks no better than chance on validation stops here in one line. Writes the
-deployable bundle ``models/bundle`` (booster, calibrator, score scale and limit policy),
+validated model ``models/validated_bundle`` and the deployable bundle ``models/bundle``
+(booster, calibrator, score scale and limit policy: the validated model refit on every
+labelled cohort when ``train.refit_on_all``, see :mod:`credit_scoring.decision.refit`),
 per-slice predictions, the training log (the learning curve, the split and the cohorts of
 each slice) and the baseline scorecard table.
 """
@@ -22,10 +24,12 @@ from credit_scoring.artefacts import Paths
 from credit_scoring.config import Params
 from credit_scoring.data import catalogue as byof_catalogue
 from credit_scoring.decision.bundle import CreditModel
+from credit_scoring.decision.refit import deploy, development_choices
 from credit_scoring.features.registry import feature_names
 from credit_scoring.io import write_json, write_parquet
 from credit_scoring.modelling.baseline import WoEScorecard, fit_baseline
 from credit_scoring.modelling.dask_train import dask_trainer
+from credit_scoring.modelling.refit import RefitError
 from credit_scoring.modelling.split import SLICES, Split, SplitError, make_split
 from credit_scoring.modelling.train import LearningError, feature_matrix, labels, learning_check
 from credit_scoring.monitoring.reference import reference_from_model
@@ -74,7 +78,12 @@ def run(params: Params) -> dict[str, Any]:
     else:
         model.fit(split)
     learned = check_learning(model, split, params.train.stop_if_chance)
-    model.save(paths.bundle)
+    try:  # the validated model, or its refit on every labelled cohort (decision/refit.py)
+        deployed, deployment = deploy(model, split, params.train)
+    except RefitError as err:
+        raise StageError(str(err)) from None
+    model.save(paths.validated_bundle)
+    deployed.save(paths.bundle)
     baseline = fit_baseline(split, names, params.train, params.base.seed)
     write_parquet(predictions(model, baseline, split), paths.predictions)
     write_json(
@@ -85,6 +94,8 @@ def run(params: Params) -> dict[str, Any]:
             "cohorts": split.selector(),
             "split": split.describe(),
             "learning": learned,
+            "deployment": deployment,
+            "choices": development_choices(params.train, params.calibrate.method),
         },
         paths.train_log,
     )
@@ -107,6 +118,7 @@ def run(params: Params) -> dict[str, Any]:
         "train / valid / calib / test rows": " / ".join(f"{n:,}" for n in split.sizes().values()),
         "best iteration": model.best_iteration,
         "calibration": model.calibrator.method,
+        "deployed": deployment["deployed"],
     }
 
 
