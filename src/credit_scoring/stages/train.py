@@ -27,15 +27,29 @@ from credit_scoring.io import write_json, write_parquet
 from credit_scoring.modelling.baseline import WoEScorecard, fit_baseline
 from credit_scoring.modelling.dask_train import dask_trainer
 from credit_scoring.modelling.split import SLICES, Split, SplitError, make_split
-from credit_scoring.modelling.train import LearningError, feature_matrix, labels, learning_check
+from credit_scoring.modelling.train import (
+    LearningError,
+    feature_matrix,
+    labels,
+    learning_check,
+    local_trainer,
+)
 from credit_scoring.schemas import DATE, LABEL
 from credit_scoring.stages import StageError
+from credit_scoring.tracking import runs
 
 
 def run(params: Params) -> dict[str, Any]:
-    """Fit and write the model; returns the slice sizes, best iteration, calibration method."""
+    """Fit and write the model inside the MLflow run of this training (continued by
+    register); returns the slice sizes, best iteration, calibration method and the run."""
+    with runs.training_run(params) as live:
+        return _run(params, live)
+
+
+def _run(params: Params, live: runs.TrainingRun) -> dict[str, Any]:
     paths = Paths.from_params(params)
     table = pd.read_parquet(paths.features)
+    runs.log_features(table, paths.features)
     names = feature_names(params.features.windows)
     catalogue = []  # features brought by the lender: their names and declared meaning
     if byof_catalogue.is_byof(paths.features_dir):
@@ -71,7 +85,8 @@ def run(params: Params) -> dict[str, Any]:
             # workers read the feature file too
             model.fit(split, dask_trainer(client, str(paths.features)))
     else:
-        model.fit(split)
+        model.fit(split, local_trainer(callbacks=live.callbacks()))
+    live.finish(model.training["evals_result"])
     learned = check_learning(model, split, params.train.stop_if_chance)
     model.save(paths.bundle)
     baseline = fit_baseline(split, names, params.train, params.base.seed)
@@ -84,6 +99,7 @@ def run(params: Params) -> dict[str, Any]:
             "cohorts": split.selector(),
             "split": split.describe(),
             "learning": learned,
+            runs.RUN_ID_KEY: live.run_id,
         },
         paths.train_log,
     )
@@ -93,6 +109,7 @@ def run(params: Params) -> dict[str, Any]:
         "train / valid / calib / test rows": " / ".join(f"{n:,}" for n in split.sizes().values()),
         "best iteration": model.best_iteration,
         "calibration": model.calibrator.method,
+        "mlflow run": live.run_id,
     }
 
 
