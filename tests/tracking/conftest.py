@@ -12,7 +12,7 @@ from credit_scoring.features.compute import protected_attributes
 from credit_scoring.io import write_parquet
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def registered(small_world, tmp_path_factory) -> tuple[Path, Params, dict]:
     """train -> evaluate -> register on the small world with the default local MLflow store
     (sqlite:///mlflow.db in the project folder); returns (root, params, register's summary)."""

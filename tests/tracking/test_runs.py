@@ -102,6 +102,7 @@ def test_reopened_run_keeps_training_params_and_tags_changed_ones(tmp_path, chan
     training kept as a `register.<key>` tag (params are immutable)."""
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'm.db'}")
+    mlflow.set_experiment("reopen")  # not the experiment id of another test's store
     with mlflow.start_run() as run:
         mlflow.log_params({"gate.max_ece": 0.02})
     with mlflow.start_run(run_id=run.info.run_id) as again:

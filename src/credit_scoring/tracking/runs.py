@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,9 @@ def quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "alembic", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # MLflow's hints (integer columns in an inferred schema, ambiguous dataset sources,
+    # pandas deprecations inside MLflow): about MLflow's internals, not the user's run.
+    warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
 
 
 class LiveCurve:
