@@ -38,7 +38,8 @@ def test_model_ships_its_code_and_pins_what_it_imports(registered, tmp_path):
         f"models:/{params.mlflow.model_name}@champion", dst_path=str(tmp_path)
     )
     assert os.path.isfile(os.path.join(local, "code", "credit_scoring", "decision", "bundle.py"))
-    reqs = open(os.path.join(local, "requirements.txt")).read().split()
+    with open(os.path.join(local, "requirements.txt")) as fh:
+        reqs = fh.read().split()
     for pin in tracking.pip_requirements():
         assert pin in reqs
 
@@ -55,10 +56,12 @@ def test_registered_model_loads_in_a_fresh_env_from_its_own_requirements(registe
     mlflow.set_tracking_uri(uri)
     model_uri = f"models:/{params.mlflow.model_name}@champion"
     local = mlflow.artifacts.download_artifacts(model_uri, dst_path=str(tmp_path / "model"))
+    # nothing of this process's MLflow set-up (set_*_uri export MLFLOW_*_URI) or Python path
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("PYTHONPATH", "VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONHOME")
+        if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
+        and (not k.startswith("MLFLOW_") or k == "MLFLOW_DISABLE_TELEMETRY")
     }
     venv = tmp_path / "fresh"
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
