@@ -2,7 +2,7 @@
 
     PATH=$PWD/.venv/bin:$PATH python docs/screenshots_mlflow_bentoml.py [out_dir]
 
-A 3,000-person world in a temporary project: train -> evaluate -> register -> package (the
+A 5,000-person world in a temporary project: train -> evaluate -> register -> package (the
 real stages), then a real `mlflow server` on that store and a real `bentoml serve` of the
 packaged tag, each on a free loopback port, photographed by headless Debian Chromium
 (/usr/bin/chromium): the run page, the registered model with its description, Swagger with
@@ -58,14 +58,14 @@ def make_project(root: Path) -> dict:
     for name in ("bentofile.yaml", "requirements", "src"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
-    data, _ = simulate_world(SimulateParams(n_users=3000, chunk_size=3000), BaseParams())
+    data, _ = simulate_world(SimulateParams(n_users=5000, chunk_size=5000), BaseParams())
     table = compute_features(data).merge(
         data.outcomes[["person_id", "observation_date", "default_12m"]],
         on=["person_id", "observation_date"],
     )
     params = parse_params(
         {
-            "train": {"lightgbm": {"num_boost_round": 150, "learning_rate": 0.1}},
+            "train": {"lightgbm": {"num_boost_round": 60, "learning_rate": 0.1}},
             "serve": {"auth": {"mode": "none"}},
         }
     )

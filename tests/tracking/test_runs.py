@@ -112,3 +112,34 @@ def test_reopened_run_keeps_training_params_and_tags_changed_ones(tmp_path, chan
     data = client.get_run(run.info.run_id).data
     assert data.params == {"gate.max_ece": "0.02", "new.key": "1"}
     assert data.tags.get("register.gate.max_ece") == ("0.01" if changed else None)
+
+
+@pytest.mark.slow
+def test_register_prints_no_mlflow_warnings_or_download_bars(registered, tmp_path):
+    """`credit-scoring register` (re-run on a copy of the registered project) prints its
+    summary and nothing of MLflow's: no warnings, no hints, no artefact download bars."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root, _, _ = registered
+    copy = tmp_path / "project"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("mlruns", "bentoml_store"))
+    shutil.copy2(Path(__file__).resolve().parents[2] / "params.yaml", copy / "params.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "credit-scoring"), "register"],
+        cwd=copy,
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "gate" in out
+    for noise in ("Warning", "WARNING", "Downloading artifacts", "it/s]", "Registered model"):
+        assert noise not in out, f"{noise!r} in register's output:\n{out[-3000:]}"

@@ -1,8 +1,10 @@
-"""The register stage: log the run to MLflow, register the model as ``challenger`` and run
-the promotion gate.
+"""The register stage: continue the training's MLflow run, register the model as
+``challenger`` and run the promotion gate.
 
-One run per training: params, metrics, the learning curve, plots and reports, the model
-with signature and input example, tags tying it to git and DVC data hashes. The gate moves
+The run train opened (:mod:`credit_scoring.tracking.runs`) gets the test metrics (the
+baseline's in a child run), plots and reports, the model (code shipped, every input
+optional) and tags tying it to DVC data hashes; the version and the registered model get
+the gate's decision and reasons as descriptions. The gate moves
 the ``champion`` alias only when the challenger is calibrated (ECE), stable (score PSI) and
 better than the champion with confidence: both re-scored on the same test cohort, the
 lower bound of the DeLong interval of the AUC gain above ``gate.min_auc_gain``. A champion
@@ -142,6 +144,7 @@ def run(params: Params) -> dict[str, Any]:
     write_json(gate, paths.gate)
     return {
         "tracking uri": tracking.tracking_uri(p.mlflow),
+        "mlflow run": f"{run_name} ({run.info.run_id})",
         "model": f"{name} v{version}",
         "gate": "PROMOTED to champion" if decision.promote else "refused",
         "evidence": gate["evidence"],
