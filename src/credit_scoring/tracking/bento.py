@@ -172,7 +172,11 @@ def find_imported(reg: RegistryModel, bundle_dir: str | Path, max_batch: int) ->
     import bentoml
 
     sha = bundle_sha256(Path(bundle_dir))
-    for m in bentoml.models.list(BENTO_MODEL_NAME):
+    try:
+        models = bentoml.models.list(BENTO_MODEL_NAME)
+    except bentoml.exceptions.NotFound:  # an empty store
+        return None
+    for m in models:
         labels, meta = m.info.labels, m.info.metadata
         if (
             labels.get("mlflow_model") == reg.name
@@ -202,7 +206,11 @@ def find_bento(model_tag: str, source_sha: str) -> str | None:
     """A Bento already built for ``model_tag`` from the same sources, or None."""
     import bentoml
 
-    for b in bentoml.bentos.list():
+    try:
+        bentos = bentoml.bentos.list()
+    except bentoml.exceptions.NotFound:
+        return None
+    for b in bentos:
         labels = b.info.labels
         if labels.get("bento_model") == model_tag and labels.get("source_sha256") == source_sha:
             return str(b.tag)
