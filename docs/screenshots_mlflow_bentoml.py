@@ -133,7 +133,12 @@ def main(out: Path) -> None:
                 schema = ok.get("content", {}).get("application/json", {}).get("schema", {})
                 if path.startswith(("/score", "/advice", "/model")):
                     assert schema and schema.get("type") != "string", (path, method, ok)
-                    print("documented 200:", method.upper(), path, schema.get("$ref", schema))
+                    print(
+                        "documented 200:",
+                        method.upper(),
+                        path,
+                        schema.get("$ref") or schema.get("title"),
+                    )
         client = httpx.Client(base_url=f"http://127.0.0.1:{mport}", timeout=30)
         exp = client.get(
             "/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "credit-scoring"}
@@ -152,12 +157,14 @@ def main(out: Path) -> None:
             page.wait_for_timeout(2000)
             page.screenshot(path=str(out / "mlflow_model_version.png"), full_page=False)
             page.goto(f"http://127.0.0.1:{bport}/")
-            page.wait_for_selector("text=/score_batch", timeout=120_000)
-            page.locator(".opblock-summary-path", has_text="/score").first.click()
-            page.wait_for_selector(".responses-wrapper", timeout=60_000)
-            page.locator(".responses-wrapper").first.scroll_into_view_if_needed()
+            path = page.locator(".opblock-summary-path[data-path='/score']")
+            path.wait_for(timeout=120_000)
+            path.click()
+            page.wait_for_selector(".opblock.is-open .responses-wrapper", timeout=60_000)
             page.wait_for_timeout(1500)
-            page.screenshot(path=str(out / "swagger_responses.png"), full_page=False)
+            page.locator(".opblock.is-open .responses-wrapper").screenshot(
+                path=str(out / "swagger_responses.png")
+            )
             browser.close()
     finally:
         for proc in (mlf, svc):
