@@ -34,7 +34,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait(url: str, seconds: float = 180) -> None:
+def wait(url: str, seconds: float = 420) -> None:
     end = time.time() + seconds
     while time.time() < end:
         try:
