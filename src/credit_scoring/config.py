@@ -655,9 +655,10 @@ class ServeParams(_Section):
         1000, ge=1, le=100_000, description="Most people one /score_batch call may carry."
     )
     bentoml_home: str | None = Field(
-        None,
-        description="BentoML home (model and bento stores); env BENTOML_HOME overrides; "
-        "empty means BentoML's default (~/bentoml).",
+        "bentoml_store",
+        description="BentoML home (model and bento stores), relative to the project: one "
+        "store per clone, so another clone's `package` never changes what this one serves; "
+        "env BENTOML_HOME overrides; null means BentoML's default (~/bentoml, shared).",
     )
     alias: str = Field("champion", description="Registry alias of the MLflow model to package.")
     build: bool = Field(True, description="Also build the Bento from bentofile.yaml.")

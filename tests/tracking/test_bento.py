@@ -83,7 +83,7 @@ def serving(cwd: Path, env: dict[str, str], log: Path) -> Iterator[httpx.Client]
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # a busy shared machine starts slowly
         while True:
             try:
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
@@ -91,7 +91,7 @@ def serving(cwd: Path, env: dict[str, str], log: Path) -> Iterator[httpx.Client]
             except httpx.HTTPError:
                 pass
             assert proc.poll() is None, f"bentoml serve exited:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"not ready in 90 s:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"not ready in 240 s:\n{log.read_text()[-3000:]}"
             time.sleep(0.3)
         with httpx.Client(base_url=url, timeout=30) as client:
             yield client
@@ -229,3 +229,30 @@ def test_the_bento_carries_the_pinned_tag_and_only_that_model(tmp_path, bundle):
     assert envs[MODEL_TAG_ENV] == tag_a
     packed = [m["tag"] for s in meta["services"] for m in s["models"]]
     assert packed == [tag_a], "the pinned model only"
+
+
+def test_every_200_answer_in_the_served_openapi_document_has_a_schema(tmp_path, bundle):
+    """A real `bentoml serve`'s /docs.json documents each scoring route's 200 answer with
+    its pydantic model (an object schema with its fields), never a bare "string", and the
+    document has no duplicate keys (BentoML's int status keys beside ours) (#15)."""
+    home, project = tmp_path / "home", tmp_path / "project"
+    project.mkdir()
+    package(home, bundle, "1", "run-docs", project / "serve_config.json")
+    with serving(project, {**_no_pin_env(), "BENTOML_HOME": str(home)}, tmp_path / "s.log") as c:
+        raw = c.get("/docs.json").text
+    duplicates: list[str] = []
+
+    def pairs(items: list) -> dict:
+        keys = [k for k, _ in items]
+        duplicates.extend(k for k in set(keys) if keys.count(k) > 1)
+        return dict(items)
+
+    doc = json.loads(raw, object_pairs_hook=pairs)
+    assert not duplicates, f"duplicate keys in /docs.json (Swagger UI refuses it): {duplicates}"
+    routes = ("/score", "/score_batch", "/score_events", "/score_features", "/advice", "/model")
+    for route in routes:
+        ok = doc["paths"][route]["post"]["responses"]["200"]
+        schema = ok["content"]["application/json"]["schema"]
+        if "$ref" in schema:  # inline or a reference, either is a documented object
+            schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        assert schema.get("type") == "object" and schema.get("properties"), (route, schema)

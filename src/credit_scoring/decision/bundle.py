@@ -169,7 +169,7 @@ class CreditModel:
         )
         trials: list[dict[str, Any]] = []
         if params.tune.enabled:
-            if trainer is not None:
+            if not local:
                 raise ValueError("train.tune.enabled is not supported with engine: dask")
             best, trials = tune_lightgbm(
                 split.train, split.validation, names, constraints, params, self.seed

@@ -52,8 +52,9 @@ SINGLE_THREAD_ROWS = 64
 Trainer = Callable[[Split, Sequence[str], Sequence[int] | None, TrainParams, int], "TrainedModel"]
 
 
-def local_trainer(num_threads: int = NUM_THREADS) -> Trainer:
-    """The in-process trainer (:func:`train_lightgbm` on the split's train and validation)."""
+def local_trainer(num_threads: int = NUM_THREADS, callbacks: Sequence[Any] = ()) -> Trainer:
+    """The in-process trainer (:func:`train_lightgbm` on the split's train and validation);
+    ``callbacks`` are extra LightGBM callbacks (e.g. the live learning curve of a run)."""
 
     def fit(
         split: Split,
@@ -63,7 +64,7 @@ def local_trainer(num_threads: int = NUM_THREADS) -> Trainer:
         seed: int,
     ) -> TrainedModel:
         return train_lightgbm(
-            split.train, split.validation, names, constraints, params, seed, num_threads
+            split.train, split.validation, names, constraints, params, seed, num_threads, callbacks
         )
 
     return fit
@@ -281,6 +282,7 @@ def train_lightgbm(
     params: TrainParams,
     seed: int,
     num_threads: int = NUM_THREADS,
+    callbacks: Sequence[Any] = (),
 ) -> TrainedModel:
     """Fit a binary LightGBM PD model on ``train_df`` with early stopping on ``valid_df``.
 
@@ -293,6 +295,7 @@ def train_lightgbm(
         seed: the shared ``base.seed``.
         num_threads: LightGBM threads. An execution setting, not a model parameter: keep
             it at or below the free cores, OpenMP slows down badly when oversubscribed.
+        callbacks: extra LightGBM callbacks, called every round (they see the curve only).
     """
     feature_names, constraints = model_inputs(feature_names, constraints, params)
     y_train, y_valid = labels(train_df), labels(valid_df)
@@ -308,7 +311,7 @@ def train_lightgbm(
     )
     data = (X_train, y_train, X_valid, y_valid, feature_names)
     booster, lgb_params, evals_result = fit_monotone(
-        lambda p: _fit(p, data, params), lgb_params, constraints
+        lambda p: _fit(p, data, params, callbacks), lgb_params, constraints
     )
     seconds = time.perf_counter() - start
     best_iteration = int(booster.best_iteration) or booster.current_iteration()
@@ -332,6 +335,7 @@ def _fit(
     lgb_params: dict[str, Any],
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]],
     params: TrainParams,
+    callbacks: Sequence[Any] = (),
 ) -> tuple[lgb.Booster, dict[str, dict[str, list[float]]]]:
     """One ``lgb.train`` run with early stopping; returns the booster and learning curves.
 
@@ -355,6 +359,7 @@ def _fit(
                 params.lightgbm.early_stopping_rounds, first_metric_only=True, verbose=False
             ),
             lgb.record_evaluation(evals_result),
+            *callbacks,
         ],
     )
     curves = {

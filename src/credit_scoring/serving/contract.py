@@ -812,7 +812,9 @@ def complete_openapi(doc: dict) -> dict:
     for path, op in ((p, doc.get("paths", {}).get(p, {}).get("post")) for p in RESPONSE_MODELS):
         if op is None:
             continue
-        responses = op.setdefault("responses", {})
+        # BentoML keys statuses by int: str keys beside them serialise as duplicate "200"
+        # keys (Swagger UI refuses the document; first-key parsers read BentoML's "string")
+        responses = op["responses"] = {str(k): v for k, v in op.get("responses", {}).items()}
         out = _component(doc, RESPONSE_MODELS[path], "validation")
         responses["200"] = {
             "description": "The decision." if path != "/model" else "The served model.",

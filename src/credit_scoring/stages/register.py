@@ -1,8 +1,10 @@
-"""The register stage: log the run to MLflow, register the model as ``challenger`` and run
-the promotion gate.
+"""The register stage: continue the training's MLflow run, register the model as
+``challenger`` and run the promotion gate.
 
-One run per training: params, metrics, the learning curve, plots and reports, the model
-with signature and input example, tags tying it to git and DVC data hashes. The gate moves
+The run train opened (:mod:`credit_scoring.tracking.runs`) gets the test metrics (the
+baseline's in a child run), plots and reports, the model (code shipped, every input
+optional) and tags tying it to DVC data hashes; the version and the registered model get
+the gate's decision and reasons as descriptions. The gate moves
 the ``champion`` alias only when the challenger is calibrated (ECE), stable (score PSI) and
 better than the champion with confidence: both re-scored on the same test cohort, the
 lower bound of the DeLong interval of the AUC gain above ``gate.min_auc_gain``. A champion
@@ -18,8 +20,6 @@ from typing import Any
 import mlflow
 import pandas as pd
 import yaml
-from mlflow.entities import Metric
-from mlflow.models import infer_signature
 
 from credit_scoring.artefacts import (
     DVC_LOCK,
@@ -34,11 +34,12 @@ from credit_scoring.artefacts import (
 )
 from credit_scoring.audit.gate import decide_promotion
 from credit_scoring.config import Params
-from credit_scoring.decision.bundle import CreditModel, decisions_frame
+from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.io import write_json
 from credit_scoring.modelling.split import select_slice
 from credit_scoring.tracking import registry as tracking
 from credit_scoring.tracking.champion import compare_with_champion, log_validated
+from credit_scoring.tracking import runs
 
 
 def run(params: Params) -> dict[str, Any]:
@@ -61,45 +62,30 @@ def run(params: Params) -> dict[str, Any]:
     test = select_slice(table, train_log.cohorts.model_dump(), "test")
     client = tracking.configure(p.mlflow)
     name = p.mlflow.model_name
-    with mlflow.start_run(run_name=f"lightgbm-{tracking.git_commit()[:8]}") as run:
-        mlflow.log_params(tracking.flatten(p.model_dump(mode="json")))
+    with runs.continue_run(p, raw_log) as (run, continued):
         flat = {
             k.replace(".", "_"): float(v)
             for k, v in tracking.flatten(raw_metrics).items()
             if isinstance(v, int | float) and not isinstance(v, bool)
         }
-        mlflow.log_metrics({f"test_{k}": v for k, v in flat.items()})
-        now = int(pd.Timestamp.now().timestamp() * 1000)
-        curve = [
-            Metric(f"learning_curve_{split}_{metric}", float(v), now, step)
-            for split, curves in train_log.evals_result.items()
-            for metric, values in curves.items()
-            for step, v in enumerate(values)
-        ]
-        for i in range(0, len(curve), 900):
-            client.log_batch(run.info.run_id, metrics=curve[i : i + 900])
+        own, baseline = runs.split_metrics(flat)
+        mlflow.log_metrics({f"test_{k}": v for k, v in own.items()})
+        if not continued:  # training logged its curve and its data itself
+            runs.log_curve(client, run.info.run_id, train_log.evals_result)
+            runs.log_features(table, paths.features)
+        run_name = run.info.run_name or run.info.run_id
+        runs.log_baseline_run(run_name, baseline)
         _log_reports(paths)
         mlflow.log_dict(raw_log, paths.train_log.name)
         mlflow.set_tags(
             {
-                "git_commit": tracking.git_commit(),
-                "features_md5": tracking.file_md5(paths.features),
                 "data_input_dir": p.data.input_dir,
                 "calibration_method": model.calibrator.method,
                 **dvc_lock_hashes(),
             }
         )
         example = test[model.feature_names].head(5)
-        signature = infer_signature(example, decisions_frame(model.decide(example)))
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(tracking.MODEL_CODE),
-            artifacts={"bundle": str(paths.bundle)},
-            signature=signature,
-            input_example=example,
-            pip_requirements=tracking.pip_requirements(),
-            registered_model_name=name,
-        )
+        info = tracking.log_model(model, paths.bundle, example, name)
         version = str(info.registered_model_version)
         client.set_registered_model_alias(name, tracking.CHALLENGER, version)
         # validated models on rows neither was fit on (README "Validated model and deployed refit")
@@ -146,9 +132,11 @@ def run(params: Params) -> dict[str, Any]:
             name, version, "gate", "promoted" if decision.promote else "refused"
         )
         client.set_model_version_tag(name, version, "test_auc", f"{metrics.auc:.4f}")
+        runs.describe(client, gate, run_name)
     write_json(gate, paths.gate)
     return {
         "tracking uri": tracking.tracking_uri(p.mlflow),
+        "mlflow run": f"{run_name} ({run.info.run_id})",
         "model": f"{name} v{version}",
         "gate": "PROMOTED to champion" if decision.promote else "refused",
         "evidence": gate["evidence"],

@@ -31,16 +31,30 @@ from credit_scoring.modelling.baseline import WoEScorecard, fit_baseline
 from credit_scoring.modelling.dask_train import dask_trainer
 from credit_scoring.modelling.refit import RefitError
 from credit_scoring.modelling.split import SLICES, Split, SplitError, make_split
-from credit_scoring.modelling.train import LearningError, feature_matrix, labels, learning_check
+from credit_scoring.modelling.train import (
+    LearningError,
+    feature_matrix,
+    labels,
+    learning_check,
+    local_trainer,
+)
 from credit_scoring.monitoring.reference import reference_from_model
 from credit_scoring.schemas import DATE, LABEL
 from credit_scoring.stages import StageError
+from credit_scoring.tracking import runs
 
 
 def run(params: Params) -> dict[str, Any]:
-    """Fit and write the model; returns the slice sizes, best iteration, calibration method."""
+    """Fit and write the model inside the MLflow run of this training (continued by
+    register); returns the slice sizes, best iteration, calibration method and the run."""
+    with runs.training_run(params) as live:
+        return _run(params, live)
+
+
+def _run(params: Params, live: runs.TrainingRun) -> dict[str, Any]:
     paths = Paths.from_params(params)
     table = pd.read_parquet(paths.features)
+    runs.log_features(table, paths.features)
     names = feature_names(params.features.windows)
     catalogue = []  # features brought by the lender: their names and declared meaning
     if byof_catalogue.is_byof(paths.features_dir):
@@ -76,7 +90,8 @@ def run(params: Params) -> dict[str, Any]:
             # workers read the feature file too
             model.fit(split, dask_trainer(client, str(paths.features)))
     else:
-        model.fit(split)
+        model.fit(split, local_trainer(callbacks=live.callbacks()))
+    live.finish(model.training["evals_result"])
     learned = check_learning(model, split, params.train.stop_if_chance)
     try:  # the validated model, or its refit on every labelled cohort (decision/refit.py)
         deployed, deployment = deploy(model, split, params.train)
@@ -96,13 +111,15 @@ def run(params: Params) -> dict[str, Any]:
             "learning": learned,
             "deployment": deployment,
             "choices": development_choices(params.train, params.calibrate.method),
+            runs.RUN_ID_KEY: live.run_id,
         },
         paths.train_log,
     )
     write_parquet(baseline.bin_table(), paths.baseline_table)
-    # The monitor's training reference: bins frozen now (README "Monitoring in production").
+    # The monitor's training reference: bins frozen now (README "Monitoring in production"),
+    # of the model that decides in production (the deployed one).
     reference = reference_from_model(
-        model,
+        deployed,
         split.train,
         params.monitor.psi_bins,
         params.monitor.reference_sample,
@@ -119,6 +136,7 @@ def run(params: Params) -> dict[str, Any]:
         "best iteration": model.best_iteration,
         "calibration": model.calibrator.method,
         "deployed": deployment["deployed"],
+        "mlflow run": live.run_id,
     }
 
 

@@ -17,6 +17,7 @@ environment; the service never loads ``:latest``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -32,6 +33,13 @@ from credit_scoring.serving.contract import BENTO_MODEL_NAME, SERVE_INFO_FILE
 from credit_scoring.serving.serve_config import MODEL_TAG_ENV, serve_config_document
 
 BENTOFILE = "bentofile.yaml"
+#: What a Bento is built from (bentofile.yaml's ``include`` and requirements): hashed to
+#: tell whether an existing Bento is still this code, copied when building from a temp copy.
+BUILD_SOURCES = ("bentofile.yaml", "requirements/serve.txt", "src/credit_scoring")
+
+
+class HiddenPathError(RuntimeError):
+    """The project sits under a dot-folder and no temporary copy outside one could be made."""
 
 
 class NoChampionError(LookupError):
@@ -87,7 +95,9 @@ def download_bundle(params: MlflowParams, reg: RegistryModel, dest: Path) -> Pat
 
     from credit_scoring.decision.bundle import BUNDLE_FILE
     from credit_scoring.tracking import registry as tracking
+    from credit_scoring.tracking.runs import quiet_mlflow
 
+    quiet_mlflow()  # no download progress bar on the terminal
     mlflow.set_tracking_uri(tracking.tracking_uri(params))
     mlflow.set_registry_uri(tracking.tracking_uri(params))
     local = Path(
@@ -156,6 +166,86 @@ def import_bundle(
     return tag
 
 
+def find_imported(reg: RegistryModel, bundle_dir: str | Path, max_batch: int) -> str | None:
+    """The tag of a model already in the store for this registry version, run, bundle hash
+    and max_batch (what `package` would import again), or None."""
+    import bentoml
+
+    sha = bundle_sha256(Path(bundle_dir))
+    try:
+        models = bentoml.models.list(BENTO_MODEL_NAME)
+    except bentoml.exceptions.NotFound:  # an empty store
+        return None
+    for m in models:
+        labels, meta = m.info.labels, m.info.metadata
+        if (
+            labels.get("mlflow_model") == reg.name
+            and labels.get("mlflow_version") == reg.version
+            and labels.get("run_id") == reg.run_id
+            and meta.get("bundle_sha256") == sha
+            and int(meta.get("max_batch", -1)) == int(max_batch)
+        ):
+            return str(m.tag)
+    return None
+
+
+def source_sha256(project_dir: str | Path) -> str:
+    """sha256 of the files a Bento is built from (:data:`BUILD_SOURCES`, .py and text)."""
+    root = Path(project_dir)
+    h = hashlib.sha256()
+    for src in BUILD_SOURCES:
+        path = root / src
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            if f.is_file() and "__pycache__" not in f.parts:
+                h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def find_bento(model_tag: str, source_sha: str) -> str | None:
+    """A Bento already built for ``model_tag`` from the same sources, or None."""
+    import bentoml
+
+    try:
+        bentos = bentoml.bentos.list()
+    except bentoml.exceptions.NotFound:
+        return None
+    for b in bentos:
+        labels = b.info.labels
+        if labels.get("bento_model") == model_tag and labels.get("source_sha256") == source_sha:
+            return str(b.tag)
+    return None
+
+
+def hidden_parts(path: str | Path) -> list[str]:
+    """The dot-folders on ``path`` (BentoML refuses to build from under any of them)."""
+    return [p for p in Path(path).resolve().parts if p.startswith(".") and p not in (".", "..")]
+
+
+def build_context(project_dir: str | Path, tmp: str | Path) -> Path:
+    """``project_dir`` itself, or, when it sits under a dot-folder, a copy of its build
+    sources in ``tmp`` (outside any dot-folder; else a one-line :class:`HiddenPathError`)."""
+    project_dir = Path(project_dir).resolve()
+    hidden = hidden_parts(project_dir)
+    if not hidden:
+        return project_dir
+    if hidden_parts(tmp):
+        raise HiddenPathError(
+            f"BentoML refuses to build under a dot-folder ({hidden[0]!r} in {project_dir}) and "
+            f"the temporary folder {tmp} is under one too: set TMPDIR to a plain folder, or "
+            "move the project"
+        )
+    copy = Path(tmp) / "project"
+    for src in BUILD_SOURCES:
+        path = project_dir / src
+        if path.is_dir():
+            shutil.copytree(path, copy / src, ignore=shutil.ignore_patterns("__pycache__"))
+        elif path.is_file():
+            (copy / src).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, copy / src)
+    return copy
+
+
 def served_model_info(tag: str) -> dict[str, Any]:
     """The serve_info.json of a model in the BentoML store (name, versions, run id, hash)."""
     import bentoml
@@ -182,12 +272,19 @@ def write_serve_config(serve: ServeParams, tag: str, path: str | Path | None = N
 
 def build_bento(project_dir: str | Path, labels: dict[str, str], model_tag: str) -> str:
     """Build the Bento described by bentofile.yaml (pinned requirements, no network), with
-    ``model_tag`` pinned in its environment (and so the only model it packs)."""
+    ``model_tag`` pinned in its environment (and so the only model it packs). A project
+    under a dot-folder is built from a temporary copy of its sources (BentoML refuses
+    hidden paths)."""
+    with tempfile.TemporaryDirectory(prefix="credit-scoring-bento-") as tmp:
+        ctx = build_context(project_dir, tmp)
+        return _build(ctx, labels, model_tag)
+
+
+def _build(project_dir: Path, labels: dict[str, str], model_tag: str) -> str:
     import attr
     from bentoml._internal.bento.build_config import BentoBuildConfig, BentoEnvSchema
     from bentoml.bentos import build
 
-    project_dir = Path(project_dir).resolve()
     cfg = BentoBuildConfig.from_file(str(project_dir / BENTOFILE))
     envs = [e for e in (cfg.envs or []) if e.name != MODEL_TAG_ENV]
     envs.append(BentoEnvSchema(name=MODEL_TAG_ENV, value=model_tag))
@@ -224,17 +321,28 @@ def package_champion(
     reg = registry_model(params, alias)
     with tempfile.TemporaryDirectory(prefix="credit-scoring-package-") as tmp:
         bundle = download_bundle(params, reg, Path(tmp))
-        tag = import_bundle(bundle, reg, max_batch)
+        tag = find_imported(reg, bundle, max_batch)
+        reused = tag is not None
+        if tag is None:
+            tag = import_bundle(bundle, reg, max_batch)
     summary: dict[str, Any] = {
         "registry model": f"{reg.name} v{reg.version} (@{alias})",
         "run id": reg.run_id,
         "bentoml model": tag,
+        "bentoml model reused": reused,  # same registry version, run and bundle hash
+        "bentoml home": os.environ.get("BENTOML_HOME") or "~/bentoml",
         "test auc": f"{reg.test_metrics.get('auc', float('nan')):.4f}",
     }
     if serve is not None:
         summary["serve config"] = str(write_serve_config(serve, tag))
     if build:
+        source = source_sha256(project_dir)
+        existing = find_bento(tag, source)
+        if existing is not None:
+            summary["bento"], summary["bento reused"] = existing, True
+            return summary
         labels = {
+            "source_sha256": source,
             "mlflow_model": reg.name,
             "mlflow_version": reg.version,
             "bento_model": tag,
@@ -244,5 +352,5 @@ def package_champion(
                 if k in reg.test_metrics
             },
         }
-        summary["bento"] = build_bento(project_dir, labels, tag)
+        summary["bento"], summary["bento reused"] = build_bento(project_dir, labels, tag), False
     return summary

@@ -27,11 +27,14 @@ class CreditModelPyfunc(mlflow.pyfunc.PythonModel):
         """The whole decision per row: pd, score, band, limit, tiers, points and reasons.
 
         ``params={"with_reasons": False}`` skips reasons and points (about 50x cheaper).
+        Every feature is optional (the signature says so): an absent column is unknown
+        (missing) for every row, as in the service.
         """
         from credit_scoring.decision.bundle import decisions_frame
 
         with_reasons = bool((params or {}).get("with_reasons", True))
-        return decisions_frame(self.model.decide(model_input, with_reasons=with_reasons))
+        frame = pd.DataFrame(model_input).reindex(columns=self.model.feature_names)
+        return decisions_frame(self.model.decide(frame, with_reasons=with_reasons))
 
 
 mlflow.models.set_model(CreditModelPyfunc())

@@ -46,8 +46,55 @@ def pip_requirements() -> list[str]:
     """Pin the packages the bundle needs to their installed versions (no inference pass)."""
     from importlib.metadata import version
 
-    pkgs = ["lightgbm", "numpy", "pandas", "scikit-learn", "pyarrow", "pydantic", "mlflow"]
-    return [f"{p}=={version(p)}" for p in pkgs]
+    return [f"{p}=={version(p)}" for p in MODEL_PACKAGES]
+
+
+#: What the shipped ``credit_scoring`` code imports to load and run a bundle (checked by
+#: loading the model in a fresh environment built from these pins, tests/tracking).
+MODEL_PACKAGES = (
+    "lightgbm",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scipy",
+    "pyarrow",
+    "pydantic",
+    "pyyaml",
+    "mlflow",
+)
+#: The project's package, shipped inside the model (``code_paths``) so that it loads where
+#: ``credit_scoring`` is not installed.
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def model_signature(model: Any, example: pd.DataFrame) -> Any:
+    """Every feature an optional double (the service accepts any subset and treats the rest
+    as missing, so must the model); outputs and the ``with_reasons`` param inferred."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, DataType, Schema
+
+    from credit_scoring.decision.bundle import decisions_frame
+
+    inferred = infer_signature(
+        example, decisions_frame(model.decide(example)), params={"with_reasons": True}
+    )
+    inputs = Schema([ColSpec(DataType.double, n, required=False) for n in model.feature_names])
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params)
+
+
+def log_model(model: Any, bundle: str | Path, example: pd.DataFrame, name: str) -> Any:
+    """Log the bundle as a models-from-code pyfunc that ships this package and pins its
+    requirements, registered as ``name``; returns MLflow's ModelInfo."""
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(MODEL_CODE),
+        artifacts={"bundle": str(bundle)},
+        code_paths=[str(PACKAGE_DIR)],
+        signature=model_signature(model, example),
+        input_example=example,
+        pip_requirements=pip_requirements(),
+        registered_model_name=name,
+    )
 
 
 def git_commit(cwd: str | Path = ".") -> str:
