@@ -38,8 +38,8 @@ from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.io import write_json
 from credit_scoring.modelling.split import select_slice
 from credit_scoring.tracking import registry as tracking
-from credit_scoring.tracking.champion import compare_with_champion, log_validated
 from credit_scoring.tracking import runs
+from credit_scoring.tracking.champion import compare_with_champion, log_validated
 
 
 def run(params: Params) -> dict[str, Any]:
