@@ -533,6 +533,15 @@ def adverse_reasons(
         ppm = np.broadcast_to(np.asarray(points_per_margin, dtype=np.float64), (n,))
         pts = np.round(-ppm[:, None] * top_c, 1)
     specs = {j: feature_spec(names[j]) if catalogue is None else catalogue[j] for j in range(f)}
+    worded: dict[tuple[int, int, str | None], str] = {}  # values repeat: word each once
+
+    def text_of(k: int, j: int, value: float | None) -> str:
+        key = (k, j, None if value is None else value.hex())  # hex: -0.0 is not 0.0
+        found = worded.get(key)
+        if found is None:
+            found = worded[key] = reason_codes.text(codes[k], specs[j], value)
+        return found
+
     out: list[list[dict[str, Any]]] = []
     for i in range(n):
         row = []
@@ -549,7 +558,7 @@ def adverse_reasons(
                 "dimension": spec.dimension.value,
                 "value": value,
                 "contribution": float(top_c[i, r]),
-                "text": reason_codes.text(codes[k], spec, value),
+                "text": text_of(k, j, value),
             }
             if pts is not None:
                 reason["points"] = float(pts[i, r])
