@@ -131,7 +131,9 @@ def test_decisions_with_reasons_unchanged_against_pred_contrib(
     points add up to the score on every row."""
     _, _, table = small_world
     X = small_model.feature_matrix(table)
-    assert treeshap.tables_for(small_model.booster, small_model.best_iteration) is not None
+    assert small_model.prepare_explanations() is True  # what a service calls at start-up
+    tables = treeshap.tables_for(small_model.booster, small_model.best_iteration)
+    assert tables is treeshap.tables_for(small_model.booster, small_model.best_iteration)
     fast = small_model.decide_matrix(X, with_reasons=True)
     monkeypatch.setattr(treeshap, "tables_for", lambda *a, **k: None)  # today's path
     ref = small_model.decide_matrix(X, with_reasons=True)
