@@ -247,11 +247,14 @@ def _chunk(tables: ShapTables, x: np.ndarray, out: np.ndarray) -> None:
         return
     m = x.shape[0]
     gbin = _global_bins(tables, x)
-    offsets = tables.lut[gbin[tables.slot_col] + tables.slot_off[:, :, None]]  # (T', w, m)
-    base = offsets.sum(axis=1, dtype=np.int32) + tables.tree_base[:, None]  # (T', m)
+    index = gbin[tables.slot_col]  # (T', w, m)
+    index += tables.slot_off[:, :, None]
+    offsets = tables.lut.take(index)
+    base = offsets.sum(axis=1, dtype=np.int32)  # (T', m)
+    base += tables.tree_base[:, None]
     width = tables.slot_col.shape[1]
     index = base[:, None, :] + np.arange(width, dtype=np.int32)[None, :, None]
-    vals = tables.values[index].reshape(-1, m)  # (T' * w, m)
+    vals = tables.values.take(index).reshape(-1, m)  # (T' * w, m)
     out[:, tables.cols] = (tables.to_feature @ vals).T
 
 
