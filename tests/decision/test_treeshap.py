@@ -87,6 +87,19 @@ def test_table_contributions_equal_lightgbm_pred_contrib(trained):
     assert tables.size > 0
 
 
+def test_a_person_gets_the_same_bits_alone_or_in_any_batch(trained):
+    """Contributions do not depend on who else is scored with a person: one row alone,
+    in a small batch and in a threaded batch give bit-identical values."""
+    booster, X = trained
+    tables = treeshap.build_tables(booster)
+    batch, _ = treeshap.contributions(tables, X, 0)
+    for i in (0, 3, 4, 100, 4500, len(X) - 1):
+        alone, _ = treeshap.contributions(tables, X[i : i + 1], 1)
+        np.testing.assert_array_equal(alone[0], batch[i])
+    few, _ = treeshap.contributions(tables, X[4090:4100], 1)
+    np.testing.assert_array_equal(few, batch[4090:4100])
+
+
 def test_explain_contributions_uses_the_tables_and_honours_num_iteration(trained):
     """The project's one entry point gives the same numbers as ``pred_contrib`` for the
     first 25 trees, and the tables are built once per booster and number of trees."""

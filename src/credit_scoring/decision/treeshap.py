@@ -76,7 +76,8 @@ class ShapTables:
     slot_off: np.ndarray  # (T', width) where the slot's look-up starts in lut
     lut: np.ndarray  # int32: global bin -> offset of the pattern in the tree's table
     tree_base: np.ndarray  # (T',) where each tree's table starts in values
-    to_feature: np.ndarray  # (Fu, T' * width) 0/1: which column each slot adds to
+    by_feature: np.ndarray  # (Q,) the real slots (into T' * width), by column then tree
+    feature_ends: np.ndarray  # (Fu,) last position of each column in by_feature
     values: np.ndarray  # float64: per tree (patterns, n features of the tree), then 0s
 
     @property
@@ -191,11 +192,15 @@ def build_tables(
     width = max((len(s) for s in slots), default=0)
     slot_col = np.zeros((len(slots), width), dtype=np.int64)
     slot_off = np.zeros((len(slots), width), dtype=np.int32)  # 0: the zero look-up
-    to_feature = np.zeros((len(cols), len(slots) * width))
+    real, real_col = [], []
     for t, tree_slots in enumerate(slots):
         for i, (c, off) in enumerate(tree_slots):
             slot_col[t, i], slot_off[t, i] = c, off
-            to_feature[c, t * width + i] = 1.0
+            real.append(t * width + i)
+            real_col.append(c)
+    order = np.argsort(np.array(real_col, dtype=np.int64), kind="stable")  # trees in order
+    by_feature = np.array(real, dtype=np.int64)[order]
+    feature_ends = np.searchsorted(np.array(real_col)[order], np.arange(len(cols)), "right") - 1
     return ShapTables(
         n_features=n_features,
         bias=bias,
@@ -209,7 +214,8 @@ def build_tables(
         slot_off=slot_off,
         lut=np.concatenate(lut_parts).astype(np.int32),
         tree_base=np.array(tree_base, dtype=np.int32),
-        to_feature=to_feature,
+        by_feature=by_feature,
+        feature_ends=feature_ends.astype(np.int64),
         # padding slots read up to width - 1 values past a tree's last pattern
         values=np.concatenate([*value_parts, np.zeros(width)]),
     )
@@ -254,8 +260,13 @@ def _chunk(tables: ShapTables, x: np.ndarray, out: np.ndarray) -> None:
     base += tables.tree_base[:, None]
     width = tables.slot_col.shape[1]
     index = base[:, None, :] + np.arange(width, dtype=np.int32)[None, :, None]
-    vals = tables.values.take(index).reshape(-1, m)  # (T' * w, m)
-    out[:, tables.cols] = (tables.to_feature @ vals).T
+    vals = tables.values.take(index).reshape(-1, m)[tables.by_feature]  # (Q, m)
+    # per column, its trees' values summed in tree order with a running sum: a fixed
+    # order whatever the number of rows, so a person's contributions are bit-identical
+    # alone or in any batch (a matrix product's order depends on the shapes)
+    total = np.cumsum(vals, axis=0)[tables.feature_ends]  # (Fu, m)
+    total[1:] -= total[:-1].copy()
+    out[:, tables.cols] = total.T
 
 
 _EXECUTOR: ThreadPoolExecutor | None = None
