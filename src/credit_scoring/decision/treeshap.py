@@ -44,9 +44,10 @@ MAX_TABLE_VALUES = 2**25
 K_ZERO = float(np.float32(1e-35))
 #: ``dump_model`` writes an infinite threshold as 1e300.
 _JSON_INF = 1e300
-#: Rows per chunk: big enough that numpy's per-call cost vanishes, small enough for cache
-#: and to spread over threads.
-CHUNK_ROWS = 4096
+#: Rows per chunk: big enough that numpy's per-call cost is small, small enough that a
+#: chunk's (slots x rows) arrays stay in cache (measured: 256 rows 2.4x cheaper than 4,096)
+
+CHUNK_ROWS = 256
 #: Representative rows per ``pred_contrib`` call while building the tables.
 _BUILD_ROWS = 65_536
 
