@@ -359,8 +359,13 @@ def text(code: ReasonCode, spec: FeatureSpec, value: float | None) -> str:
     """The code's sentence for ``spec``'s feature at ``value`` (None: missing)."""
     if code.on_missing:
         return code.text
-    wording = Wording(code.text, code.text, code.zero)
-    return reason_text(dataclasses.replace(spec, reason=wording), value)
+    return reason_text(_worded(code, spec), value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _worded(code: ReasonCode, spec: FeatureSpec) -> FeatureSpec:
+    """``spec`` worded by ``code`` (built and validated once per pair, not per reason)."""
+    return dataclasses.replace(spec, reason=Wording(code.text, code.text, code.zero))
 
 
 def can_give_reason(spec: FeatureSpec) -> bool:
