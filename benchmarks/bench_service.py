@@ -118,6 +118,59 @@ async def _open_loop(
     return {**_pct(lat), "rps": round(n / wall, 1), "errors": errors, "target_rps": rate}
 
 
+async def _paced(
+    url: str, path: str, bodies, rate: float, seconds: float, answered: dict, timeout: float
+) -> dict:
+    """An open loop for long runs: request ``i`` is due at ``i / rate`` s and is sent by
+    one of 32 senders, each with its own connection (a new client after an error), and its
+    latency counts from when it was due. One shared httpx pool was not usable here: under
+    a loaded machine it lost its connections after timeouts and the whole soak stalled."""
+    n = int(rate * seconds)
+    lat: list[float] = []
+    errors: list[str] = []
+    queue: asyncio.Queue[int | None] = asyncio.Queue()
+    start = time.perf_counter()
+
+    async def sender() -> None:
+        client = httpx.AsyncClient(base_url=url, timeout=timeout)
+        try:
+            while (i := await queue.get()) is not None:
+                due = start + i / rate
+                try:
+                    r = await client.post(path, json=bodies[i % len(bodies)])
+                except httpx.HTTPError as err:
+                    errors.append(type(err).__name__)
+                    await client.aclose()
+                    client = httpx.AsyncClient(base_url=url, timeout=timeout)
+                    continue
+                lat.append((time.perf_counter() - due) * 1000)
+                if r.status_code != 200:
+                    errors.append(str(r.status_code))
+                else:
+                    answered[r.headers.get("x-request-id", "")] = r.json()["score"]
+        finally:
+            await client.aclose()
+
+    senders = [asyncio.create_task(sender()) for _ in range(32)]
+    for i in range(n):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait(i)
+    for _ in senders:
+        queue.put_nowait(None)
+    await asyncio.gather(*senders)
+    wall = time.perf_counter() - start
+    return {
+        **_pct(lat),
+        "rps": round(len(lat) / wall, 1),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "target_rps": rate,
+        "latency_from": "the time each request was due (open loop, 32 senders)",
+    }
+
+
 async def _closed_loop(client, path, bodies, concurrency: int, seconds: float) -> dict:
     """``concurrency`` clients sending back to back for ``seconds``: sustained throughput."""
     lat: list[float] = []
@@ -259,12 +312,10 @@ async def _soak(url: str, pid: int, people: list[dict], seconds: float, answered
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 5)
 
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
-        sampler = asyncio.create_task(sample())
-        res = await _open_loop(client, "/score", bodies, 50, seconds, answered)
-        stop.set()
-        await sampler
+    sampler = asyncio.create_task(sample())
+    res = await _paced(url, "/score", bodies, 50, seconds, answered, timeout=10)
+    stop.set()
+    await sampler
     tree = _flat([m for _, m in memory])
     workers_flat = {
         str(w): _flat([x for x in series if x is not None]) for w, series in per_worker.items()
@@ -555,7 +606,9 @@ def main() -> None:
                     results[name]["workers_seen"] = len(_worker_pids(proc.pid))
                     if args.soak_seconds > 0:
                         load["soak"] = [round(x, 2) for x in os.getloadavg()]
-                        print(f"soak {args.soak_seconds:.0f} s (load {load['soak']}) ...")
+                        print(
+                            f"soak {args.soak_seconds:.0f} s (load {load['soak']}) ...", flush=True
+                        )
                         results[name]["soak"] = asyncio.run(
                             _soak(url, proc.pid, people, args.soak_seconds, soak_answered)
                         )
