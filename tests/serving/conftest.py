@@ -19,6 +19,7 @@ import pytest
 
 BIN = Path(sys.executable).parent
 MAX_BATCH = 50  # small, so the too-large tests are cheap
+READY_TIMEOUT_S = 300
 
 
 def free_port() -> int:
@@ -73,7 +74,8 @@ def bentoml_serve(home: Path, log: Path, env: dict | None = None) -> Iterator[Se
     url = f"http://127.0.0.1:{port}"
     served = Served(proc, url, log)
     try:
-        deadline = time.monotonic() + 120
+        # generous: on a shared 2-core machine two workers have taken over 2 minutes to start
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
             try:
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
@@ -81,7 +83,9 @@ def bentoml_serve(home: Path, log: Path, env: dict | None = None) -> Iterator[Se
             except httpx.HTTPError:
                 pass
             assert proc.poll() is None, f"bentoml serve exited:\n{served.log_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"not ready in 120 s:\n{served.log_text()[-3000:]}"
+            assert time.monotonic() < deadline, (
+                f"not ready in {READY_TIMEOUT_S} s:\n{served.log_text()[-3000:]}"
+            )
             time.sleep(0.3)
         yield served
     finally:
@@ -107,7 +111,7 @@ def import_to_home(bundle_dir: Path, root: Path, max_batch: int = MAX_BATCH) -> 
         env={**os.environ, "BENTOML_HOME": str(home)},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=READY_TIMEOUT_S,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (root / "tag").write_text(proc.stdout.strip())  # the service serves exactly this tag

@@ -406,11 +406,13 @@ class AuditLog:
         route: str,
         features: Sequence[Mapping[str, Any]],
         decisions: Sequence[Mapping[str, Any]],
+        timeout: float = PUT_TIMEOUT_S,
     ) -> None:
         """Queue one call's decisions. In the service: a 400 (BentoML's BadInput) when the
-        person references do not match, a 503 when the queue stays full."""
+        person references do not match, a 503 when the queue stays full for ``timeout``
+        seconds (0 on the event loop: never wait there)."""
         try:
-            self.writer.submit(self.rows(route, features, decisions))
+            self.writer.submit(self.rows(route, features, decisions), timeout)
         except (PersonRefMismatch, AuditBacklogFull) as err:
             raise _http_error(err) from None
 
@@ -424,7 +426,7 @@ class AuditLog:
 class _NoAuditLog:
     """The audit log switched off: records nothing (benchmarks, local use)."""
 
-    def record(self, *_args: Any) -> None:
+    def record(self, *_args: Any, **_kwargs: Any) -> None:
         return None
 
     def close(self) -> None:
