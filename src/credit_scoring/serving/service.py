@@ -51,6 +51,8 @@ class CreditScoring:
     def __init__(self) -> None:
         disable_telemetry()
         self.scorer = Scorer.load(self.bento_model.path)
+        # contribution tables built before the first request, not during it (treeshap.py)
+        self.scorer.model.prepare_explanations()
         self.audit = AuditLog.for_service(ServeConfig.load(), self.scorer, self.bento_model)
 
     @bentoml.on_shutdown
