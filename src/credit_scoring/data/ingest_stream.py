@@ -195,7 +195,10 @@ def _parsed(table: pa.Table, spec: schemas.Table, names: list[str]) -> dict[str,
     out = {}
     for n in names:
         kind = spec.column(n).kind
-        values = core._chunked(core._parse(core._as_arrow(table.column(n)), kind))
+        raw = table.column(n)  # already Arrow: no trip through pandas
+        if pa.types.is_dictionary(raw.type):
+            raw = pc.cast(raw, raw.type.value_type)
+        values = core._chunked(core._parse(raw, kind))
         out[n] = values.cast(core._ARROW_KIND_TYPES[kind])
     return out
 
@@ -414,9 +417,11 @@ class _PersonSort:
 
     def add(self, table: pa.Table, codes: np.ndarray) -> None:
         ranges = codes * self.n_ranges // self.n_people
-        order = np.argsort(ranges, kind="stable")
-        cut = np.searchsorted(ranges[order], np.arange(self.n_ranges + 1))
-        table = table.append_column(_CODE, pa.array(codes, pa.int64())).take(pa.array(order))
+        table = table.append_column(_CODE, pa.array(codes, pa.int64()))
+        if len(codes) > 1 and bool((codes[1:] < codes[:-1]).any()):  # else in order already
+            order = np.argsort(ranges, kind="stable")
+            ranges, table = ranges[order], table.take(pa.array(order))
+        cut = np.searchsorted(ranges, np.arange(self.n_ranges + 1))
         for r in np.flatnonzero(np.diff(cut)):
             if r not in self.writers:
                 sink = self.stack.enter_context(pa.OSFile(str(self.spill / f"{r}.arrow"), "wb"))
@@ -429,8 +434,10 @@ class _PersonSort:
             path = self.spill / f"{r}.arrow"
             with pa.OSFile(str(path), "rb") as fh:
                 table = pa.ipc.open_stream(fh).read_all()
-            order = pc.sort_indices(table.column(_CODE))  # stable
-            writer.write_table(table.take(order).drop_columns([_CODE]), ROW_GROUP_ROWS)
+            codes = table.column(_CODE).to_numpy()
+            if len(codes) > 1 and bool((codes[1:] < codes[:-1]).any()):
+                table = table.take(pc.sort_indices(table.column(_CODE)))  # stable
+            writer.write_table(table.drop_columns([_CODE]), ROW_GROUP_ROWS)
             del table
             path.unlink()
 
