@@ -21,6 +21,18 @@ Usage::
 Writes ``benchmarks/results/scale.json`` (rows merged with earlier results by size,
 engine and stage, so engines can be measured separately) and prints a Markdown table.
 Only one size runs at a time: a million people needs ~10 GiB at the ingest step.
+
+Ingest, before and after batching (issue 16)::
+
+    .venv/bin/python benchmarks/bench_scale.py --sizes 50000,100000,200000 --ingest \
+        --out benchmarks/results/scale_ingest.json
+
+runs on the same simulated world, one after another, the in-memory ingest (the library's
+``ingest`` + ``write_ingest_result``, whole tables: the path before issue 16), and the
+ingest stage with ``data.batch_rows`` = 1,000,000 (the default) and 200,000, records each
+one's wall time and peak memory (``variant``), and fits a straight line (least squares over
+the sizes measured) to project each row to 1 M and 10 M people (``projection``: measured
+sizes and projected values are kept apart).
 """
 
 from __future__ import annotations
@@ -79,12 +91,22 @@ class _TreePeak:
         self._thread.join()
 
 
-def run_stage(project: Path, stage: str, log: Path) -> dict:
-    """Run ``credit-scoring <stage>`` in ``project``; wall time, peak tree RSS, status."""
+# The ingest before issue 16: whole tables in memory, then written (kept in the library).
+IN_MEMORY_INGEST = (
+    "import sys, yaml; from credit_scoring.data.ingest import ingest, write_ingest_result; "
+    "p = yaml.safe_load(open('params.yaml'))['data']; "
+    "write_ingest_result(ingest(p['input_dir'], p['label']['column'], "
+    "p['label']['horizon_months']), p['validated_dir'], p['rejects_dir'], p['quality_report'])"
+)
+
+
+def run_stage(project: Path, stage: str, log: Path, command: list[str] | None = None) -> dict:
+    """Run ``credit-scoring <stage>`` (or ``command``) in ``project``; wall time, peak tree
+    RSS, status."""
     start = time.perf_counter()
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(CLI), stage, "--params", "params.yaml"],
+            command or [str(CLI), stage, "--params", "params.yaml"],
             cwd=project,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -108,9 +130,13 @@ def run_stage(project: Path, stage: str, log: Path) -> dict:
     return result
 
 
-def write_params(project: Path, n_users: int, engine: str, dask_workers: int) -> None:
+def write_params(
+    project: Path, n_users: int, engine: str, dask_workers: int, batch_rows: object = "keep"
+) -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["simulate"]["n_users"] = n_users
+    if batch_rows != "keep":
+        params["data"]["batch_rows"] = batch_rows
     if engine == "dask":  # a LocalCluster started by the stage; other dask keys as given
         params["engine"] = "dask"
         params["dask"] = {
@@ -144,10 +170,70 @@ def _load_results(path: Path) -> dict:
     return {"runs": []}
 
 
+def _key(r: dict) -> tuple:
+    return (r["people"], r["engine"], r["stage"], r.get("variant", ""))
+
+
 def _merge(rows: list[dict], new: dict) -> list[dict]:
-    key = (new["people"], new["engine"], new["stage"])
-    kept = [r for r in rows if (r["people"], r["engine"], r["stage"]) != key]
-    return sorted([*kept, new], key=lambda r: (r["people"], r["stage"], r["engine"]))
+    kept = [r for r in rows if _key(r) != _key(new)]
+    return sorted([*kept, new], key=lambda r: (r["people"], r["stage"], r["engine"], _key(r)[3]))
+
+
+# (variant, data.batch_rows or None for the in-memory library path)
+INGEST_VARIANTS: tuple[tuple[str, int | None], ...] = (
+    ("in-memory (before)", None),
+    ("batch_rows=1000000", 1_000_000),
+    ("batch_rows=200000", 200_000),
+)
+
+
+def run_ingest_variants(project: Path, n: int) -> list[dict]:
+    """The ingest of one world, before (in memory) and after (batched), one after another."""
+    rows = []
+    for variant, batch_rows in INGEST_VARIANTS:
+        if batch_rows is None:
+            write_params(project, n, "local", 0)
+            command = [sys.executable, "-c", IN_MEMORY_INGEST]
+        else:
+            write_params(project, n, "local", 0, batch_rows=batch_rows)
+            command = None
+        log = project / f"ingest_{batch_rows or 'memory'}.log"
+        r = run_stage(project, "ingest", log, command)
+        row = {"people": n, "engine": "local", "stage": "ingest", "variant": variant, **r}
+        row["measured_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        print(f"  ingest {variant}: {r}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def project_linear(rows: list[dict], to: tuple[int, ...] = (1_000_000, 10_000_000)) -> list[dict]:
+    """Least-squares line (intercept + slope per person) of wall time and peak memory over
+    the sizes measured, per stage/engine/variant, evaluated at ``to`` (projected, not
+    measured; needs two sizes or more)."""
+    import numpy as np
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("ok"):
+            groups.setdefault(_key(r)[1:], []).append(r)
+    out = []
+    for (engine, stage, variant), rs in sorted(groups.items()):
+        sizes = sorted({r["people"] for r in rs})
+        if len(sizes) < 2:
+            continue
+        x = np.array([r["people"] for r in rs], dtype=float)
+        fit = {}
+        for what in ("wall_s", "peak_tree_rss_gib"):
+            slope, intercept = np.polyfit(x, [r[what] for r in rs], 1)
+            fit[what] = {
+                "per_million_people": round(slope * 1e6, 2),
+                "intercept": round(intercept, 2),
+                **{f"projected_at_{n}": round(intercept + slope * n, 1) for n in to},
+            }
+        out.append(
+            {"engine": engine, "stage": stage, "variant": variant, "measured_sizes": sizes, **fit}
+        )
+    return out
 
 
 def markdown(rows: list[dict]) -> str:
@@ -156,12 +242,13 @@ def markdown(rows: list[dict]) -> str:
         "|---:|---|---|---:|---:|---:|",
     ]
     for r in rows:
+        engine = r["engine"] + (f" {r['variant']}" if r.get("variant") else "")
         if not r.get("ok", False):
             status = "failed: " + r.get("error", "")[:60]
-            lines.append(f"| {r['people']:,} | {r['stage']} | {r['engine']} | {status} | | |")
+            lines.append(f"| {r['people']:,} | {r['stage']} | {engine} | {status} | | |")
             continue
         lines.append(
-            f"| {r['people']:,} | {r['stage']} | {r['engine']} | {r['wall_s']:.0f} s "
+            f"| {r['people']:,} | {r['stage']} | {engine} | {r['wall_s']:.0f} s "
             f"| {r['peak_tree_rss_gib']:.1f} GiB | {r['peak_process_rss_gib']:.1f} GiB |"
         )
     return "\n".join(lines)
@@ -181,6 +268,11 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="Results JSON.")
     parser.add_argument("--stages", default=",".join(STAGES), help="features and/or train.")
+    parser.add_argument(
+        "--ingest",
+        action="store_true",
+        help="Measure ingest before (in memory) and after (batched) instead of the stages.",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
@@ -203,6 +295,19 @@ def main() -> None:
         for n in sizes:
             project = root / f"n{n}"
             print(f"{n:,} people: preparing {project}", flush=True)
+            if args.ingest:
+                project.mkdir(parents=True, exist_ok=True)
+                if not (project / "data" / "simulated").is_dir():
+                    write_params(project, n, "local", 0)
+                    sim = run_stage(project, "simulate", project / "simulate.log")
+                    results.setdefault("prepare", {})[f"{n}:simulate"] = sim
+                    print(f"  simulate: {sim}", flush=True)
+                for row in run_ingest_variants(project, n):
+                    results["runs"] = _merge(results["runs"], row)
+                results["projection"] = project_linear(results["runs"])
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(results, indent=2) + "\n")
+                continue
             prep = prepare(project, n)
             for stage, r in prep.items():
                 results.setdefault("prepare", {})[f"{n}:{stage}"] = r

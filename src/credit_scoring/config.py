@@ -103,6 +103,11 @@ class DataParams(_Section):
     validated_dir: str = "data/validated"
     rejects_dir: str = "data/rejects"
     quality_report: str = "reports/data_quality.json"
+    batch_rows: Annotated[int, Field(ge=1)] | None = Field(
+        1_000_000,
+        description="Rows of an input table validated and written at a time by ingest "
+        "(bounded memory; outputs equal whatever the size); null reads whole tables.",
+    )
     label: LabelParams = Field(default_factory=LabelParams)
 
 

@@ -481,17 +481,23 @@ class _Checked:
     rejecter: _Rejecter
     ignored_columns: list[str]
     absent_columns: list[str]
-    warnings: list[str]
+    warnings: list[str]  # of this batch, in order; see :func:`_table_warnings` for a table's
+    row_offset: int = 0  # data rows of the file before this batch
+    unparseable: dict[str, tuple[int, int]] | None = None  # column -> (bad, present) counts
+    derived_id: str | None = None  # the id column derived from the row number, if any
 
 
 def _check_columns(
-    raw: pd.DataFrame, table: schemas.Table, source: str
-) -> tuple[dict[str, pa.ChunkedArray], _Rejecter, list[str]]:
-    """Parse each column and flag unparseable, missing, out-of-range and unknown values."""
+    raw: pd.DataFrame, table: schemas.Table
+) -> tuple[dict[str, pa.ChunkedArray], _Rejecter, dict[str, tuple[int, int]]]:
+    """Parse each column and flag unparseable, missing, out-of-range and unknown values.
+
+    Also returns, per column in the file, (unparseable, present) counts: a column whose
+    every value is unparseable gets a warning once the whole table is counted."""
     n = len(raw)
     rejecter = _Rejecter(n)
     parsed: dict[str, pa.ChunkedArray] = {}
-    warnings: list[str] = []
+    stats: dict[str, tuple[int, int]] = {}
     for col in table.columns:
         if col.name not in raw.columns:
             parsed[col.name] = pa.chunked_array([pa.nulls(n, _ARROW_KIND_TYPES[col.kind])])
@@ -504,11 +510,7 @@ def _check_columns(
             present &= ~_np_mask(pc.equal(original, ""))
         bad = present & _np_mask(values.is_null())
         name = col.name
-        if bad.any() and bad.sum() == present.sum():
-            warnings.append(
-                f"{source}: every value of column '{name}' is unparseable as {col.kind}; "
-                "all rows with a value there are rejected"
-            )
+        stats[name] = (int(bad.sum()), int(present.sum()))
         rejecter.flag(
             bad,
             f"unparseable {name}",
@@ -545,7 +547,31 @@ def _check_columns(
                 category = f"{name} not in vocabulary"
                 tmpl = lambda v, name=name: f"{name} '{v}' not in vocabulary"  # noqa: E731
             rejecter.flag(outside, category, _describe_values(values, tmpl))
-    return parsed, rejecter, warnings
+    return parsed, rejecter, stats
+
+
+def _table_warnings(
+    table: schemas.Table,
+    source: str,
+    ignored: list[str],
+    unparseable: dict[str, tuple[int, int]],
+    derived_id: str | None,
+) -> list[str]:
+    """A table's warnings, in a fixed order, from its (whole-table) counts."""
+    warnings = [f"{source}: unknown column '{c}' ignored" for c in ignored]
+    for col in table.columns:
+        bad, present = unparseable.get(col.name, (0, 0))
+        if bad and bad == present:
+            warnings.append(
+                f"{source}: every value of column '{col.name}' is unparseable as {col.kind}; "
+                "all rows with a value there are rejected"
+            )
+    if derived_id is not None:
+        warnings.append(
+            f"{source}: no {derived_id} column; {derived_id} derived from the data row number "
+            f"('{DERIVED_EVENT_ID_PREFIX}<row>') and exact duplicate rows rejected"
+        )
+    return warnings
 
 
 def _check_events(parsed: dict[str, pa.ChunkedArray], rejecter: _Rejecter) -> None:
@@ -622,10 +648,43 @@ def _display(values: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
     return pc.cast(values, pa.string())
 
 
-def _check_key(table: schemas.Table, parsed: dict[str, pa.ChunkedArray], rejecter: _Rejecter):
-    """Later rows repeating the key of an earlier row (first occurrence in the file wins)."""
+@dataclass(frozen=True)
+class Repeats:
+    """Rows repeating an earlier row of the whole file, found before the file is cut into
+    batches (:mod:`credit_scoring.data.ingest_stream`): 0-based data rows, ascending, and
+    for each the first equal row (exact duplicates only)."""
+
+    rows: np.ndarray
+    first: np.ndarray | None = None
+
+    def in_batch(self, offset: int, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The batch's repeat mask and, with ``first``, each row's first equal row (0-based
+        in the file; meaningful where the mask is true)."""
+        lo, hi = np.searchsorted(self.rows, [offset, offset + n])
+        mask = np.zeros(n, dtype=bool)
+        mask[self.rows[lo:hi] - offset] = True
+        if self.first is None:
+            return mask, None
+        first = np.arange(offset, offset + n, dtype=np.int64)
+        first[self.rows[lo:hi] - offset] = self.first[lo:hi]
+        return mask, first
+
+
+def _check_key(
+    table: schemas.Table,
+    parsed: dict[str, pa.ChunkedArray],
+    rejecter: _Rejecter,
+    repeats: Repeats | None = None,
+    row_offset: int = 0,
+):
+    """Later rows repeating the key of an earlier row (first occurrence in the file wins).
+
+    ``repeats``: found over the whole file beforehand (a batch of it); else found here."""
     key = list(table.key)
-    dup, _ = _repeats({k: parsed[k] for k in key})
+    if repeats is None:
+        dup, _ = _repeats({k: parsed[k] for k in key})
+    else:
+        dup, _ = repeats.in_batch(row_offset, len(parsed[key[0]]))
     if len(key) == 1:
         rejecter.flag(
             dup,
@@ -642,11 +701,20 @@ def _check_key(table: schemas.Table, parsed: dict[str, pa.ChunkedArray], rejecte
 
 
 def _check_exact_duplicates(
-    parsed: dict[str, pa.ChunkedArray], rejecter: _Rejecter, source_rows: np.ndarray
+    parsed: dict[str, pa.ChunkedArray],
+    rejecter: _Rejecter,
+    row_offset: int = 0,
+    repeats: Repeats | None = None,
 ) -> None:
-    """Events without event_id: a row equal to an earlier row in every column is rejected."""
-    dup, first = _repeats(parsed, nulls_equal=True, with_first=True)
-    first_rows = pa.chunked_array([pa.array(source_rows[first])])
+    """Events without event_id: a row equal to an earlier row in every column is rejected.
+
+    ``repeats``: found over the whole file beforehand (a batch of it); else found here."""
+    if repeats is None:
+        dup, first = _repeats(parsed, nulls_equal=True, with_first=True)
+        first = first + row_offset
+    else:
+        dup, first = repeats.in_batch(row_offset, len(next(iter(parsed.values()))))
+    first_rows = pa.chunked_array([pa.array(first + 1)])
     rejecter.flag(
         dup, "duplicate row", _describe_values(first_rows, lambda v: f"duplicate of row {v}")
     )
@@ -709,13 +777,17 @@ def _check_table(
     profile_ids: pa.Array | None,
     may_be_empty: bool = False,
     outcome_keys: pa.Array | None = None,
+    row_offset: int = 0,
+    repeats: Repeats | None = None,
 ) -> _Checked:
+    """Every row check of one table, or of one batch of it (``row_offset`` data rows of the
+    file before it, ``repeats`` the repeated keys or rows found over the whole file)."""
     missing = [c for c in table.required_columns if c not in raw.columns]
     if missing:
         names = ", ".join(f"'{c}'" for c in missing)
         plural = "s" if len(missing) > 1 else ""
         raise InputError(f"{source}: missing required column{plural} {names}")
-    if len(raw) == 0 and table.name in NON_EMPTY_TABLES and not may_be_empty:
+    if len(raw) == 0 and row_offset == 0 and table.name in NON_EMPTY_TABLES and not may_be_empty:
         extra = " unless transactions has rows" if table.name == "events" else ""
         raise InputError(
             f"{source}: no data rows (the {table.name} table must not be empty{extra})"
@@ -723,23 +795,19 @@ def _check_table(
     raw = raw.reset_index(drop=True)
     ignored = [str(c) for c in raw.columns if c not in table.column_names]
     absent = [c for c in table.column_names if c not in raw.columns]
-    warnings = [f"{source}: unknown column '{c}' ignored" for c in ignored]
-    source_rows = np.arange(1, len(raw) + 1, dtype=np.int64)
+    source_rows = np.arange(row_offset + 1, row_offset + len(raw) + 1, dtype=np.int64)
 
-    parsed, rejecter, col_warnings = _check_columns(raw, table, source)
-    warnings += col_warnings
+    parsed, rejecter, unparseable = _check_columns(raw, table)
     if table is schemas.EVENTS:
         _check_events(parsed, rejecter)
     if table is schemas.TRANSACTIONS:
         _check_transactions(parsed, rejecter)
     id_column = DERIVED_ID_COLUMNS.get(table.name)
+    derived = None
     if id_column is not None and id_column not in raw.columns:
-        warnings.append(
-            f"{source}: no {id_column} column; {id_column} derived from the data row number "
-            f"('{DERIVED_EVENT_ID_PREFIX}<row>') and exact duplicate rows rejected"
-        )
+        derived = id_column
         _check_exact_duplicates(
-            {k: v for k, v in parsed.items() if k != id_column}, rejecter, source_rows
+            {k: v for k, v in parsed.items() if k != id_column}, rejecter, row_offset, repeats
         )
         ids = pc.binary_join_element_wise(
             pa.scalar(DERIVED_EVENT_ID_PREFIX),
@@ -767,8 +835,25 @@ def _check_table(
         )
     if outcome_keys is not None:
         _check_outcome_rows(parsed, rejecter, outcome_keys)
-    _check_key(table, parsed, rejecter)
-    return _Checked(table, source, raw, len(raw), parsed, rejecter, ignored, absent, warnings)
+    if derived is None:  # a derived id repeats no one
+        _check_key(table, parsed, rejecter, repeats, row_offset)
+    else:
+        _check_key(table, parsed, rejecter)
+    warnings = _table_warnings(table, source, ignored, unparseable, derived)
+    return _Checked(
+        table,
+        source,
+        raw,
+        len(raw),
+        parsed,
+        rejecter,
+        ignored,
+        absent,
+        warnings,
+        row_offset,
+        unparseable,
+        derived,
+    )
 
 
 def _accepted_frame(checked: _Checked) -> pd.DataFrame:
@@ -797,7 +882,7 @@ def _rejects_frame(checked: _Checked) -> pd.DataFrame:
         out[c] = pd.arrays.ArrowStringArray(pc.cast(strings, pa.large_string()))
     out["reject_reason"] = pd.arrays.ArrowStringArray(pc.cast(messages, pa.large_string()))
     out["source_file"] = pd.array([checked.source] * len(rows), dtype="string")
-    out["source_row"] = pd.array(rows + 1, dtype="Int64")
+    out["source_row"] = pd.array(rows + 1 + checked.row_offset, dtype="Int64")
     return pd.DataFrame(out)
 
 
@@ -1082,18 +1167,25 @@ def check_contract(data: schemas.BehaviourData) -> None:
         pandera.errors.SchemaError: a value-level rule is broken.
         AssertionError: a dtype or a reference is wrong.
     """
-    for name, table in schemas.ALL_TABLES.items():
-        df = getattr(data, name)
-        dtypes = {c: str(t) for c, t in df.dtypes.items()}
-        expected = schemas.canonical_dtypes(table)
-        if dtypes != expected:
-            wrong = {c: t for c, t in dtypes.items() if expected.get(c) != t}
-            raise AssertionError(f"{name}: dtypes differ from the contract: {wrong}")
-        pandera_schema(table).validate(df, inplace=True)  # inplace: no copy, nothing coerced
     ids = _as_arrow(data.profiles["person_id"]).combine_chunks()
-    for name in ("outcomes", "events", "contacts", *schemas.OPTIONAL_TABLES):
-        person = _as_arrow(getattr(data, name)["person_id"])
-        unknown = ~_np_mask(pc.is_in(person, value_set=pc.cast(ids, person.type)))
+    for name in schemas.ALL_TABLES:
+        check_table_contract(name, getattr(data, name), None if name == "profiles" else ids)
+
+
+def check_table_contract(name: str, df: pd.DataFrame, profile_ids: pa.Array | None) -> None:
+    """:func:`check_contract` for one table (or one batch of it: keys are then unique within
+    the batch, the whole file's repeats having been rejected before); ``profile_ids``: the
+    accepted profiles the rows must refer to (None for profiles themselves)."""
+    table = schemas.ALL_TABLES[name]
+    dtypes = {c: str(t) for c, t in df.dtypes.items()}
+    expected = schemas.canonical_dtypes(table)
+    if dtypes != expected:
+        wrong = {c: t for c, t in dtypes.items() if expected.get(c) != t}
+        raise AssertionError(f"{name}: dtypes differ from the contract: {wrong}")
+    pandera_schema(table).validate(df, inplace=True)  # inplace: no copy, nothing coerced
+    if profile_ids is not None:
+        person = _as_arrow(df["person_id"])
+        unknown = ~_np_mask(pc.is_in(person, value_set=pc.cast(profile_ids, person.type)))
         if unknown.any():
             raise AssertionError(f"{name}: {int(unknown.sum())} rows with unknown person_id")
 

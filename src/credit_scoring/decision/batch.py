@@ -11,7 +11,11 @@ from credit_scoring.schemas import ROW_KEY
 
 
 def score_features(
-    model: CreditModel, table: pd.DataFrame, with_reasons: bool = True
+    model: CreditModel,
+    table: pd.DataFrame,
+    with_reasons: bool = True,
+    row_offset: int = 0,
+    duplicated: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Decide every usable row; rows that cannot be scored go to rejects with the reason.
 
@@ -19,6 +23,10 @@ def score_features(
     a missing person_id, a duplicate key, or a non-numeric or infinite feature value.
     Missing feature values (NaN) are allowed: the model treats them as 'unknown'. The
     usable rows are decided by the bundle, in one call.
+
+    ``table`` may be one part of a larger table (the Dask engine,
+    :mod:`credit_scoring.decision.dask_batch`): ``row_offset`` rows come before it and
+    ``duplicated`` marks its rows whose key repeats an earlier row of the whole table.
 
     Raises:
         FeatureInputError: a feature column is missing (a ``ValueError``).
@@ -30,6 +38,8 @@ def score_features(
         reason[table["person_id"].isna()] = "missing person_id"
         keys = [k for k in ROW_KEY if k in table]
         dup = table.duplicated(subset=keys, keep="first")
+        if duplicated is not None:
+            dup = pd.Series(np.asarray(duplicated, dtype=bool), index=table.index)
         reason[dup & reason.isna()] = "duplicate " + " + ".join(keys)
     values = table[model.feature_names].apply(pd.to_numeric, errors="coerce")
     bad_type = values.isna() & table[model.feature_names].notna()
@@ -46,5 +56,5 @@ def score_features(
     ids = [c for c in ROW_KEY if c in table]
     decisions = pd.concat([table.loc[ok, ids].reset_index(drop=True), decided], axis=1)
     rejects = table.loc[~ok].assign(reason=reason[~ok]).reset_index(names="source_row")
-    rejects["source_row"] += 1
+    rejects["source_row"] += 1 + row_offset
     return decisions, rejects

@@ -23,7 +23,7 @@ import pandas as pd
 from credit_scoring.artefacts import Paths
 from credit_scoring.config import Params
 from credit_scoring.data import byof
-from credit_scoring.data.ingest import ingest, write_ingest_result
+from credit_scoring.data.ingest_stream import ingest_to_folder
 from credit_scoring.data.validated import read_table
 from credit_scoring.io import write_json
 from credit_scoring.modelling.split import allowed_splits
@@ -52,16 +52,18 @@ def run(params: Params, input_dir: Path | None = None) -> dict[str, Any]:
         summary = {"input_dir": folder, "mode": "features", "tables": found.report["tables"]}
     else:
         label = params.data.label
-        result = ingest(folder, label_column=label.column, horizon_months=label.horizon_months)
-        byof.clear_byof(paths.validated_dir, paths.rejects_dir)
-        write_ingest_result(
-            result,
+        report = ingest_to_folder(
+            folder,
             validated_dir=paths.validated_dir,
             rejects_dir=paths.rejects_dir,
             report_path=paths.quality_report,
+            label_column=label.column,
+            horizon_months=label.horizon_months,
+            batch_rows=params.data.batch_rows,
         )
+        byof.clear_byof(paths.validated_dir, paths.rejects_dir)
         splits = record_splits(params, paths, read_table(paths.validated_dir, "outcomes"))
-        summary = {"input_dir": folder, "mode": "events", "tables": result.report.get("tables", {})}
+        summary = {"input_dir": folder, "mode": "events", "tables": report.get("tables", {})}
     if splits["chosen"] is None:
         raise StageError(f"the labelled outcomes allow no validation: {splits['why']}")
     return {**summary, "split": f"{splits['chosen']}: {splits['why']}"}

@@ -4,7 +4,9 @@ points) with the deployable bundle.
 Writes ``decisions.parquet`` and ``rejects.parquet`` (rows that cannot be scored, with the
 reason); input rows = scored + rejected. The input is the feature table by default, or any
 features file, or a folder of raw input files scored through the feature code (or, for a
-folder of features the lender brought, validated as ingest does).
+folder of features the lender brought, validated as ingest does). With ``engine: dask``
+a Parquet feature table is scored on the cluster, each worker reading its own rows
+(:mod:`credit_scoring.decision.dask_batch`), with the same decisions.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any
 
 import pandas as pd
 
+from credit_scoring import cluster
 from credit_scoring.artefacts import Paths
 from credit_scoring.config import Params
 from credit_scoring.data import byof
 from credit_scoring.data.ingest import ingest
 from credit_scoring.decision.batch import score_features
 from credit_scoring.decision.bundle import CreditModel, decisions_frame
+from credit_scoring.decision.dask_batch import score_features_dask
 from credit_scoring.features.compute import compute_features
 from credit_scoring.io import write_parquet
 from credit_scoring.stages import StageError
@@ -49,12 +53,21 @@ def run(
         table = compute_features(result.data, params.features.windows)
         upstream = result.rejects.get("outcomes")
         n_input = len(table) + (0 if upstream is None else len(upstream))
+    elif source.is_file() and source.suffix != ".csv" and params.engine == "dask":
+        table, upstream = None, None  # each Dask worker reads its own rows
     elif source.is_file():
         table = pd.read_csv(source) if source.suffix == ".csv" else pd.read_parquet(source)
         upstream, n_input = None, len(table)
     else:
         raise StageError(f"{source}: no such file or folder")
-    decisions, rejects = score_features(model, table, with_reasons=reasons)
+    if table is None:
+        with cluster.dask_client(params.dask) as client:
+            decisions, rejects = score_features_dask(
+                client, source, model_dir or paths.bundle, with_reasons=reasons
+            )
+        n_input = len(decisions) + len(rejects)
+    else:
+        decisions, rejects = score_features(model, table, with_reasons=reasons)
     if upstream is not None and len(upstream):
         rejects = pd.concat(
             [rejects, upstream.rename(columns={"reject_reason": "reason"})], ignore_index=True
