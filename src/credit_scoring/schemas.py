@@ -283,6 +283,12 @@ LABEL = "default_12m"
 #: The key of a row of outcomes, features, predictions and decisions: a person at a date.
 ROW_KEY: tuple[str, str] = ("person_id", "observation_date")
 DATE = "observation_date"
+#: The optional outcomes column holding the historical policy's decision (selection bias).
+DECISION = "decision"
+#: Its values; the grey_* ones were decided at random, so their outcomes are unbiased.
+DECISIONS: tuple[str, ...] = ("approved", "declined", "grey_approved", "grey_declined")
+#: The values whose people were granted credit (and so have an outcome).
+APPROVED_DECISIONS: tuple[str, ...] = ("approved", "grey_approved")
 
 
 OUTCOMES = Table(
@@ -305,6 +311,17 @@ OUTCOMES = Table(
             nullable=True,
             min=0,
             max=1,
+        ),
+        Column(
+            DECISION,
+            "str",
+            "The historical credit decision at the observation date (optional): approved or "
+            "declined by the policy, or grey_approved / grey_declined when the policy decided "
+            "at random (a lender's test band). A declined row has no outcome: its label is "
+            "empty, and it is a valid row (an applicant the model never saw perform), not a reject.",
+            required=False,
+            nullable=True,
+            allowed=DECISIONS,
         ),
     ),
 )
