@@ -318,7 +318,7 @@ OUTCOMES = Table(
             "The historical credit decision at the observation date (optional): approved or "
             "declined by the policy, or grey_approved / grey_declined when the policy decided "
             "at random (a lender's test band). A declined row has no outcome: its label is "
-            "empty, and it is a valid row (an applicant the model never saw perform), not a reject.",
+            "empty, and it is a valid row (an applicant never seen to perform), not a reject.",
             required=False,
             nullable=True,
             allowed=DECISIONS,
@@ -632,6 +632,19 @@ def outcomes_table(label_column: str = LABEL) -> Table:
         for c in OUTCOMES.columns
     )
     return Table(OUTCOMES.name, OUTCOMES.description, columns, OUTCOMES.key)
+
+
+def decision_counts(outcomes: pd.DataFrame) -> dict[str, dict[str, int]] | None:
+    """Rows and labelled rows per historical decision (None when the column is absent or
+    empty): declined applicants without an outcome are valid rows, counted here."""
+    if DECISION not in outcomes.columns or not outcomes[DECISION].notna().any():
+        return None
+    decision = outcomes[DECISION].astype("string").fillna("unknown")
+    labelled = outcomes[LABEL].notna() if LABEL in outcomes.columns else decision.isna()
+    return {
+        str(k): {"rows": len(g), "labelled": int(labelled[g.index].sum())}
+        for k, g in decision.groupby(decision, sort=True)
+    }
 
 
 # Columns each event type must carry (beyond the always-required ones).

@@ -32,9 +32,7 @@ from credit_scoring.schemas import DECISION, LABEL
 ACCEPTANCE_STREAM = 2
 
 
-def decide(
-    true_pd: np.ndarray, policy: AcceptanceParams, seed: int, chunk: int
-) -> np.ndarray:
+def decide(true_pd: np.ndarray, policy: AcceptanceParams, seed: int, chunk: int) -> np.ndarray:
     """The historical decision of each applicant (strings of ``schemas.DECISIONS``).
 
     The cut-off is the ``approval_rate`` quantile of the older model's risk score within

@@ -1290,9 +1290,7 @@ def write_world(
                 rows[name] += len(frame)
             if policy:
                 decisions.append(truth[schemas.DECISION].to_numpy(dtype=object))
-            labels.append(
-                data.outcomes["default_12m"].to_numpy(dtype=np.float64, na_value=np.nan)
-            )
+            labels.append(data.outcomes["default_12m"].to_numpy(dtype=np.float64, na_value=np.nan))
             pds.append(truth["true_pd"].to_numpy())
             dates.append(truth["observation_date"].to_numpy())
             if progress is not None:
