@@ -9,7 +9,7 @@ its limit policy, for the train and evaluate stages and the benchmark
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -49,11 +49,12 @@ def fit_with_method(
 
 
 def period_applicants(
-    features: pd.DataFrame, truth: pd.DataFrame, split: Split
+    features: pd.DataFrame, truth: pd.DataFrame, split: Split | Sequence[Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every applicant observed at a test date (declined ones too) and their truth rows,
-    in the same order."""
-    dates = {pd.Timestamp(d) for d in split.cohorts["test"]}
+    in the same order; ``split``: the split or its test dates."""
+    test_dates = split.cohorts["test"] if isinstance(split, Split) else split
+    dates = {pd.Timestamp(str(d)) for d in test_dates}
     rows = features.loc[pd.to_datetime(features[DATE]).isin(dates)].reset_index(drop=True)
     joined = rows[KEYS].merge(truth, on=KEYS, how="left")
     return rows, joined
@@ -84,3 +85,27 @@ def evaluate_through_door(
         p[grey], applicants.loc[grey, LABEL].to_numpy(dtype=np.float64)
     )
     return out
+
+
+def evaluation_block(
+    model: CreditModel,
+    features: pd.DataFrame,
+    truth: pd.DataFrame,
+    test_dates: Sequence[Any],
+    inference: dict[str, Any] | None,
+    lgd: float,
+    n_bins: int = 10,
+) -> dict[str, Any] | None:
+    """``metrics.json``'s ``reject_inference`` section: the method training used (its
+    report) and the model through the door on the test dates; None without a historical
+    policy in the truth (the default world)."""
+    if DECISION not in truth.columns or not truth[DECISION].notna().any():
+        return None
+    applicants, joined = period_applicants(features, truth, test_dates)
+    if applicants.empty or joined["true_pd"].isna().any():
+        return None
+    return {
+        "method": (inference or {}).get("method", "none"),
+        "training": inference or {},
+        "through_the_door": evaluate_through_door(model, applicants, joined, lgd, n_bins),
+    }

@@ -12,6 +12,8 @@ each slice) and the baseline scorecard table.
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,13 +21,16 @@ import pandas as pd
 
 from credit_scoring import cluster
 from credit_scoring.artefacts import Paths
+from credit_scoring.audit.selection_bias import fit_with_method
 from credit_scoring.config import Params
 from credit_scoring.data import catalogue as byof_catalogue
+from credit_scoring.data import validated
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.features.registry import feature_names
 from credit_scoring.io import write_json, write_parquet
 from credit_scoring.modelling.baseline import WoEScorecard, fit_baseline
 from credit_scoring.modelling.dask_train import dask_trainer
+from credit_scoring.modelling.reject_inference import declined_rows
 from credit_scoring.modelling.split import SLICES, Split, SplitError, make_split
 from credit_scoring.modelling.train import LearningError, feature_matrix, labels, learning_check
 from credit_scoring.schemas import DATE, LABEL
@@ -66,12 +71,18 @@ def run(params: Params) -> dict[str, Any]:
         seed=params.base.seed,
         catalogue=catalogue,
     )
+    declined = declined_rows(table, _decisions(paths))  # a past policy's declined (issue #18)
+    method = params.train.reject_inference
     if params.engine == "dask":
+        if method != "none" and not declined.empty:
+            raise StageError("train.reject_inference needs engine: local (weighted rows)")
         with cluster.dask_client(params.dask) as client:
             # workers read the feature file too
             model.fit(split, dask_trainer(client, str(paths.features)))
+        inference = {"method": method, "declined_rows": len(declined)}
     else:
-        model.fit(split)
+        new_model = lambda: copy.deepcopy(model)  # noqa: E731 (the same settings, unfitted)
+        model, inference = fit_with_method(new_model, split, declined, method, params.base.seed)
     learned = check_learning(model, split, params.train.stop_if_chance)
     model.save(paths.bundle)
     baseline = fit_baseline(split, names, params.train, params.base.seed)
@@ -84,6 +95,7 @@ def run(params: Params) -> dict[str, Any]:
             "cohorts": split.selector(),
             "split": split.describe(),
             "learning": learned,
+            "reject_inference": inference,
         },
         paths.train_log,
     )
@@ -93,7 +105,15 @@ def run(params: Params) -> dict[str, Any]:
         "train / valid / calib / test rows": " / ".join(f"{n:,}" for n in split.sizes().values()),
         "best iteration": model.best_iteration,
         "calibration": model.calibrator.method,
+        "reject inference": f"{method} ({len(declined):,} declined applicants)",
     }
+
+
+def _decisions(paths: Paths) -> pd.DataFrame | None:
+    """The historical decisions of the validated outcomes, if they carry any."""
+    if not Path(validated.table_path(paths.validated_dir, "outcomes")).is_file():
+        return None  # features brought by the lender: no outcomes table
+    return validated.read_table(paths.validated_dir, "outcomes")
 
 
 def _train_dates_whole(table: pd.DataFrame, split: Split) -> bool:
