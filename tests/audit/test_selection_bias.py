@@ -52,7 +52,7 @@ def policy_world():
 
 @pytest.fixture(scope="module")
 def approved_only(policy_world):
-    _, _, split, declined, new_model, fit, applicants, joined = policy_world
+    _, _, split, declined, new_model, fit, _, _ = policy_world
     model, report = sb.fit_with_method(new_model, split, declined, "none", 3, fit)
     return model, report
 
