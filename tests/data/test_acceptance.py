@@ -20,8 +20,9 @@ POLICY = AcceptanceParams(enabled=True, approval_rate=0.7, grey_zone_share=0.1)
 
 
 def _digests(folder, truth) -> dict[str, str]:
-    files = [folder / f"{t}.parquet" for t in TABLES] + [truth]
-    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    files = {f"{t}.parquet": folder / f"{t}.parquet" for t in TABLES}
+    files["truth.parquet"] = truth
+    return {k: hashlib.sha256(f.read_bytes()).hexdigest() for k, f in files.items()}
 
 
 def test_without_a_policy_the_files_are_unchanged(tmp_path):
