@@ -44,6 +44,25 @@ class BaseParams(_Section):
     )
 
 
+class AcceptanceParams(_Section):
+    """A historical acceptance policy of the simulated lender (selection bias, issue #18)."""
+
+    enabled: bool = Field(False, description="Apply the policy; false = everyone has an outcome.")
+    approval_rate: float = Field(0.7, gt=0.0, le=1.0, description="Share of applicants approved.")
+    old_model_noise: float = Field(
+        1.0,
+        ge=0.0,
+        le=10.0,
+        description="SD of the older model's error on the logit of the true PD (0 = perfect).",
+    )
+    grey_zone_share: float = Field(
+        0.1,
+        ge=0.0,
+        le=0.5,
+        description="Share of applicants in a band around the cut-off approved at random (50%).",
+    )
+
+
 class SimulateParams(_Section):
     """The synthetic behaviour world (the embedded default data)."""
 
@@ -64,6 +83,11 @@ class SimulateParams(_Section):
         "in standard deviations; 0 means no drift.",
     )
     chunk_size: int = Field(50_000, ge=1_000, description="People generated per chunk.")
+    acceptance: AcceptanceParams = Field(
+        default_factory=AcceptanceParams,
+        description="A historical acceptance policy hiding the outcomes of declined people "
+        "(data/acceptance.py); off by default.",
+    )
 
 
 class LabelParams(_Section):
@@ -248,6 +272,12 @@ class TrainParams(_Section):
 
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
     use_monotone_constraints: bool = True
+    reject_inference: str = Field(
+        "none",
+        pattern="^(none|reweight|augment|parcel)$",
+        description="How declined applicants (outcomes.decision) enter training "
+        "(modelling/reject_inference.py); none = approved only.",
+    )
     tune: TuneParams = Field(default_factory=TuneParams)
     stop_if_chance: bool = Field(
         True,

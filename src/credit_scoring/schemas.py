@@ -283,6 +283,12 @@ LABEL = "default_12m"
 #: The key of a row of outcomes, features, predictions and decisions: a person at a date.
 ROW_KEY: tuple[str, str] = ("person_id", "observation_date")
 DATE = "observation_date"
+#: The optional outcomes column holding the historical policy's decision (selection bias).
+DECISION = "decision"
+#: Its values; the grey_* ones were decided at random, so their outcomes are unbiased.
+DECISIONS: tuple[str, ...] = ("approved", "declined", "grey_approved", "grey_declined")
+#: The values whose people were granted credit (and so have an outcome).
+APPROVED_DECISIONS: tuple[str, ...] = ("approved", "grey_approved")
 
 
 OUTCOMES = Table(
@@ -305,6 +311,17 @@ OUTCOMES = Table(
             nullable=True,
             min=0,
             max=1,
+        ),
+        Column(
+            DECISION,
+            "str",
+            "The historical credit decision at the observation date (optional): approved or "
+            "declined by the policy, or grey_approved / grey_declined when the policy decided "
+            "at random (a lender's test band). A declined row has no outcome: its label is "
+            "empty, and it is a valid row (an applicant never seen to perform), not a reject.",
+            required=False,
+            nullable=True,
+            allowed=DECISIONS,
         ),
     ),
 )
@@ -615,6 +632,19 @@ def outcomes_table(label_column: str = LABEL) -> Table:
         for c in OUTCOMES.columns
     )
     return Table(OUTCOMES.name, OUTCOMES.description, columns, OUTCOMES.key)
+
+
+def decision_counts(outcomes: pd.DataFrame) -> dict[str, dict[str, int]] | None:
+    """Rows and labelled rows per historical decision (None when the column is absent or
+    empty): declined applicants without an outcome are valid rows, counted here."""
+    if DECISION not in outcomes.columns or not outcomes[DECISION].notna().any():
+        return None
+    decision = outcomes[DECISION].astype("string").fillna("unknown")
+    labelled = outcomes[LABEL].notna() if LABEL in outcomes.columns else decision.isna()
+    return {
+        str(k): {"rows": len(g), "labelled": int(labelled[g.index].sum())}
+        for k, g in decision.groupby(decision, sort=True)
+    }
 
 
 # Columns each event type must carry (beyond the always-required ones).

@@ -28,6 +28,7 @@ SECTIONS = [
     "Stability (PSI / CSI)",
     "Characteristic analysis",
     "Fairness",
+    "Selection bias (through the door)",
     "Gaming and score stability",
     "Promotion gate",
     "Model card: intended use and limitations",

@@ -318,6 +318,29 @@ def characteristic_table(
 # --------------------------------------------------------------------------- plots
 
 
+def selection_bias_table(through_the_door: Mapping[str, Any]) -> pd.DataFrame:
+    """Through-the-door metrics (``metrics.json`` ``reject_inference``), one row per group
+    of applicants: all, previously approved, previously declined (issue #18)."""
+    cols = (
+        "n",
+        "auc_vs_true_pd",
+        "ece_vs_true_pd",
+        "mean_pd",
+        "mean_true_pd",
+        "pd_bias",
+        "approval_rate",
+        "mean_limit",
+        "expected_loss_true",
+        "expected_loss_model",
+    )
+    rows = [
+        {"applicants": group.replace("_", " "), **{c: body.get(c) for c in cols}}
+        for group, body in through_the_door.items()
+        if group in ("all", "previously_approved", "previously_declined") and body
+    ]
+    return pd.DataFrame(rows)
+
+
 def plot_score_odds(table: pd.DataFrame, fit: Mapping[str, float]) -> Figure:
     """Observed log-odds per score bucket (with 95% bars) against the scale's line."""
     fig = Figure(figsize=(7, 4.2))

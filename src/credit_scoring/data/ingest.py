@@ -946,7 +946,8 @@ def _outcomes_summary(outcomes: pd.DataFrame) -> dict[str, Any]:
             "labelled": int(labelled.sum()),
             "default_rate": None if rate is None else round(rate, 6),
         }
-    return {"observation_dates": out}
+    decisions = schemas.decision_counts(outcomes)  # a past policy's declined: no outcome
+    return {"observation_dates": out, **({"historical_decisions": decisions} if decisions else {})}
 
 
 def validate_tables(

@@ -43,6 +43,9 @@ How the world is built (all numpy, no per-person Python loops):
   ``N...`` ids), with homophily in discipline, capacity and leverage.
 - ``sim.performance_months`` names the label's window; the simulator draws the label
   directly from the true PD, so it does not change the world.
+- ``sim.acceptance`` (off by default) applies a historical acceptance policy after the
+  world is drawn (:mod:`credit_scoring.data.acceptance`): declined people keep their
+  features but lose their outcome; outcomes and truth gain a ``decision`` column.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ import pyarrow.parquet as pq
 
 from credit_scoring import schemas
 from credit_scoring.config import BaseParams, SimulateParams
+from credit_scoring.data import acceptance
 from credit_scoring.io import atomic_path
 from credit_scoring.schemas import BehaviourData
 
@@ -1158,6 +1162,10 @@ def _simulate_chunk(
             "true_pd": true_pd,
         }
     )
+    if sim.acceptance.enabled:  # a historical policy hides the declined people's outcomes
+        outcomes, truth = acceptance.apply_policy(
+            outcomes, truth, sim.acceptance, ctx.base.seed, index
+        )
     data = BehaviourData(
         profiles=schemas.conform(profiles, schemas.PROFILES),
         outcomes=schemas.conform(outcomes, schemas.OUTCOMES),
@@ -1258,8 +1266,15 @@ def write_world(
     targets["truth"] = truth_path
     arrow = {name: _arrow_schema(schemas.empty_table(t)) for name, t in schemas.TABLES.items()}
     arrow["truth"] = _arrow_schema(_empty_truth())
+    policy = sim.acceptance.enabled
+    if policy:  # the decision column, in outcomes (the lender's record) and in the truth
+        arrow["truth"] = arrow["truth"].append(arrow["outcomes"].field(schemas.DECISION))
+    else:  # no policy: the files of a world without the column, byte for byte
+        arrow["outcomes"] = _arrow_schema(
+            schemas.empty_table(schemas.OUTCOMES).drop(columns=[schemas.DECISION])
+        )
     rows = dict.fromkeys(targets, 0)
-    labels, pds, dates = [], [], []
+    labels, pds, dates, decisions = [], [], [], []
     with contextlib.ExitStack() as stack:
         tmp = {name: stack.enter_context(atomic_path(path)) for name, path in targets.items()}
         writers = {
@@ -1273,7 +1288,9 @@ def write_world(
                 table = pa.Table.from_pandas(frame, schema=arrow[name], preserve_index=False)
                 writers[name].write_table(table, row_group_size=max(len(frame), 1))
                 rows[name] += len(frame)
-            labels.append(data.outcomes["default_12m"].to_numpy(dtype=np.int8))
+            if policy:
+                decisions.append(truth[schemas.DECISION].to_numpy(dtype=object))
+            labels.append(data.outcomes["default_12m"].to_numpy(dtype=np.float64, na_value=np.nan))
             pds.append(truth["true_pd"].to_numpy())
             dates.append(truth["observation_date"].to_numpy())
             if progress is not None:
@@ -1282,6 +1299,11 @@ def write_world(
             writer.close()
     y, p = np.concatenate(labels), np.concatenate(pds)
     by_cohort = pd.Series(y).groupby(np.concatenate(dates)).mean()
+    known = ~np.isnan(y)
+    y, p_known = y[known].astype(np.int8), p[known]
+    extra = (
+        {"acceptance": acceptance.policy_summary(np.concatenate(decisions), p)} if policy else {}
+    )
     return {
         "people": rows["truth"],
         "rows": rows,
@@ -1289,6 +1311,7 @@ def write_world(
         "default_rate": float(y.mean()),
         "default_rate_by_cohort": {k.date().isoformat(): float(v) for k, v in by_cohort.items()},
         "mean_true_pd": float(p.mean()),
-        "oracle_auc": _auc(y, p),
+        "oracle_auc": _auc(y, p_known),
         "events_per_person": rows["events"] / rows["truth"],
+        **extra,
     }

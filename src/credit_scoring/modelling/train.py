@@ -40,6 +40,9 @@ from credit_scoring.schemas import LABEL
 
 logger = logging.getLogger(__name__)
 
+#: Optional per-row weight column of a training or validation frame (reject inference,
+#: modelling/reject_inference.py); absent = every row weighs 1.
+WEIGHT = "sample_weight"
 METRICS: tuple[str, ...] = ("binary_logloss", "auc")  # the first one drives early stopping
 NUM_THREADS = 2
 #: Up to this many rows, predictions (margins and contributions) run on one thread: OpenMP
@@ -310,8 +313,9 @@ def train_lightgbm(
         params, seed, feature_names, constraints, num_threads, n_train=len(y_train)
     )
     data = (X_train, y_train, X_valid, y_valid, feature_names)
+    weights = tuple(_weights(df) for df in (train_df, valid_df))
     booster, lgb_params, evals_result = fit_monotone(
-        lambda p: _fit(p, data, params, callbacks), lgb_params, constraints
+        lambda p: _fit(p, data, params, callbacks, weights), lgb_params, constraints
     )
     seconds = time.perf_counter() - start
     best_iteration = int(booster.best_iteration) or booster.current_iteration()
@@ -331,11 +335,16 @@ def train_lightgbm(
     )
 
 
+def _weights(df: pd.DataFrame) -> np.ndarray | None:
+    return df[WEIGHT].to_numpy(dtype=np.float64) if WEIGHT in df.columns else None
+
+
 def _fit(
     lgb_params: dict[str, Any],
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]],
     params: TrainParams,
     callbacks: Sequence[Any] = (),
+    weights: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
 ) -> tuple[lgb.Booster, dict[str, dict[str, list[float]]]]:
     """One ``lgb.train`` run with early stopping; returns the booster and learning curves.
 
@@ -343,9 +352,17 @@ def _fit(
     trees up to the best iteration.
     """
     X_train, y_train, X_valid, y_valid, names = data
-    train_set = lgb.Dataset(X_train, label=y_train, feature_name=names, free_raw_data=False)
+    w_train, w_valid = weights
+    train_set = lgb.Dataset(
+        X_train, label=y_train, weight=w_train, feature_name=names, free_raw_data=False
+    )
     valid_set = lgb.Dataset(
-        X_valid, label=y_valid, feature_name=names, reference=train_set, free_raw_data=False
+        X_valid,
+        label=y_valid,
+        weight=w_valid,
+        feature_name=names,
+        reference=train_set,
+        free_raw_data=False,
     )
     evals_result: dict[str, Any] = {}
     booster = lgb.train(

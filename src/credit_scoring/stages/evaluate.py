@@ -20,6 +20,7 @@ import pandas as pd
 from credit_scoring.artefacts import Paths, TrainLog, read_json, read_predictions
 from credit_scoring.audit import evaluate as ev
 from credit_scoring.audit import fairness as fairness_mod
+from credit_scoring.audit import selection_bias
 from credit_scoring.config import Params
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.decision.scorecard import ScoreScale
@@ -83,7 +84,7 @@ def run(params: Params) -> dict[str, Any]:
         "model": (y, test["pd"].to_numpy()),
         "baseline": (y, test["pd_baseline"].to_numpy()),
     }
-    true_pd = None
+    true_pd = truth = None
     if paths.truth.is_file() and paths.input_dir == paths.simulated_dir:
         truth = pd.read_parquet(paths.truth)
         joined = test.merge(truth, on=KEYS, how="left")
@@ -117,6 +118,18 @@ def run(params: Params) -> dict[str, Any]:
     monotone, why = check["status"] != ev.FAIL, check["why"]
     metrics["band_default_rate_monotone"] = check["status"] == ev.PASS  # never when unjudged
     metrics["band_check"] = check
+    if truth is not None:  # a historical policy in the world: the model through the door
+        block = selection_bias.evaluation_block(
+            model,
+            feats,
+            truth,
+            cohorts["test"],
+            getattr(train_log, "reject_inference", None),
+            p.decision.limit.lgd,
+            n_bins,
+        )
+        if block is not None:
+            metrics["reject_inference"] = block
     metrics["approval_rate"] = float((decisions["credit_limit"] > 0).mean())
     metrics["mean_limit_approved"] = float(
         decisions.loc[decisions["credit_limit"] > 0, "credit_limit"].mean()

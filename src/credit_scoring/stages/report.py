@@ -93,6 +93,7 @@ def run(params: Params) -> dict[str, Any]:
         _stability_section(scale, preds, cohorts, table, model, pngs, missing),
         _characteristics_section(table, cohorts, preds, model, missing),
         _fairness_section(fairness, missing),
+        _selection_bias_section(metrics, missing),
         _robustness_section(robust, missing),
         _gate_section(gate, missing),
         _model_card(p, paths, train_log, metrics, fairness, robust, gate),
@@ -418,6 +419,40 @@ def _fairness_section(fairness: FairnessReport | None, missing) -> dict:
                 )
             )
     return rp.section("fairness", "Fairness", blocks)
+
+
+def _selection_bias_section(metrics: MetricsReport | None, missing) -> dict:
+    """The model through the door on a world with a historical policy (issue #18)."""
+    title = "Selection bias (through the door)"
+    block = getattr(metrics, "reject_inference", None) if metrics is not None else None
+    if block is None:
+        why = missing.get("metrics") or (
+            "no historical acceptance policy in the data (no declined applicants), or no "
+            "true PD to measure against (your own data)"
+        )
+        return rp.section("selection-bias", title, None, why)
+    ttd = block["through_the_door"]
+    blocks = [
+        rp.text(
+            f"Reject inference: {block['method']}. Every applicant of the test cohort, "
+            "previously declined ones included, against the simulator's true PD: AUC "
+            "against outcomes drawn from the true PD, ECE vs the true PD, PD bias "
+            "(mean PD - mean true PD; negative = risk under-stated) and the expected loss "
+            "of the limits granted (true PD x LGD x limit, CNY per applicant)."
+        ),
+        rp.table(rp.selection_bias_table(ttd)),
+    ]
+    grey = ttd.get("grey_zone")
+    if grey:
+        lo, hi = grey["default_rate_ci"]
+        blocks.append(
+            rp.text(
+                f"Grey zone (approved at random near the old cut-off, {grey['n']:,} people): "
+                f"observed default rate {grey['default_rate']:.4f} (95% CI {lo:.4f}-{hi:.4f})"
+                f" vs mean PD {grey['mean_pd']:.4f}."
+            )
+        )
+    return rp.section("selection-bias", title, blocks)
 
 
 def _robustness_section(robust: RobustnessReport | None, missing) -> dict:

@@ -14,6 +14,8 @@ each slice) and the baseline scorecard table.
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,8 +23,10 @@ import pandas as pd
 
 from credit_scoring import cluster
 from credit_scoring.artefacts import Paths
+from credit_scoring.audit.selection_bias import fit_with_method
 from credit_scoring.config import Params
 from credit_scoring.data import catalogue as byof_catalogue
+from credit_scoring.data import validated
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.decision.refit import deploy, development_choices
 from credit_scoring.features.registry import feature_names
@@ -30,6 +34,7 @@ from credit_scoring.io import write_json, write_parquet
 from credit_scoring.modelling.baseline import WoEScorecard, fit_baseline
 from credit_scoring.modelling.dask_train import dask_trainer
 from credit_scoring.modelling.refit import RefitError
+from credit_scoring.modelling.reject_inference import declined_rows
 from credit_scoring.modelling.split import SLICES, Split, SplitError, make_split
 from credit_scoring.modelling.train import (
     LearningError,
@@ -85,18 +90,36 @@ def _run(params: Params, live: runs.TrainingRun) -> dict[str, Any]:
         seed=params.base.seed,
         catalogue=catalogue,
     )
+    declined = declined_rows(table, _decisions(paths))  # a past policy's declined (issue #18)
+    method = params.train.reject_inference
     if params.engine == "dask":
+        if method != "none" and not declined.empty:
+            raise StageError("train.reject_inference needs engine: local (weighted rows)")
         with cluster.dask_client(params.dask) as client:
             # workers read the feature file too
             model.fit(split, dask_trainer(client, str(paths.features)))
+        inference = {"method": method, "declined_rows": len(declined)}
     else:
-        model.fit(split, local_trainer(callbacks=live.callbacks()))
+        trainer = local_trainer(callbacks=live.callbacks())
+        new_model = lambda: copy.deepcopy(model)  # noqa: E731 (the same settings, unfitted)
+        model, inference = fit_with_method(
+            new_model, split, declined, method, params.base.seed, fit=lambda m, s: m.fit(s, trainer)
+        )
     live.finish(model.training["evals_result"])
     learned = check_learning(model, split, params.train.stop_if_chance)
+    refit_params = params.train
+    if method != "none" and not declined.empty:
+        # the refit knows no inferred rows: deploying it would drop the correction
+        refit_params = params.train.model_copy(update={"refit_on_all": False})
     try:  # the validated model, or its refit on every labelled cohort (decision/refit.py)
-        deployed, deployment = deploy(model, split, params.train)
+        deployed, deployment = deploy(model, split, refit_params)
     except RefitError as err:
         raise StageError(str(err)) from None
+    if refit_params is not params.train:
+        deployment["why"] = (
+            f"train.reject_inference: {method} with {len(declined):,} declined applicants: "
+            "the validated model (trained with the inferred rows) is deployed, not a refit"
+        )
     model.save(paths.validated_bundle)
     deployed.save(paths.bundle)
     baseline = fit_baseline(split, names, params.train, params.base.seed)
@@ -112,6 +135,7 @@ def _run(params: Params, live: runs.TrainingRun) -> dict[str, Any]:
             "deployment": deployment,
             "choices": development_choices(params.train, params.calibrate.method),
             runs.RUN_ID_KEY: live.run_id,
+            "reject_inference": inference,
         },
         paths.train_log,
     )
@@ -137,7 +161,15 @@ def _run(params: Params, live: runs.TrainingRun) -> dict[str, Any]:
         "calibration": model.calibrator.method,
         "deployed": deployment["deployed"],
         "mlflow run": live.run_id,
+        "reject inference": f"{method} ({len(declined):,} declined applicants)",
     }
+
+
+def _decisions(paths: Paths) -> pd.DataFrame | None:
+    """The historical decisions of the validated outcomes, if they carry any."""
+    if not Path(validated.table_path(paths.validated_dir, "outcomes")).is_file():
+        return None  # features brought by the lender: no outcomes table
+    return validated.read_table(paths.validated_dir, "outcomes")
 
 
 def _train_dates_whole(table: pd.DataFrame, split: Split) -> bool:
