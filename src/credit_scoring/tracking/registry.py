@@ -8,7 +8,9 @@ alias (``models:/<name>@champion``) unpickles nothing but this module's small cl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import subprocess
 from pathlib import Path
@@ -84,7 +86,15 @@ def model_signature(model: Any, example: pd.DataFrame) -> Any:
 
 def log_model(model: Any, bundle: str | Path, example: pd.DataFrame, name: str) -> Any:
     """Log the bundle as a models-from-code pyfunc that ships this package and pins its
-    requirements, registered as ``name``; returns MLflow's ModelInfo."""
+    requirements, registered as ``name``; returns MLflow's ModelInfo.
+
+    MLflow prints "Registered model ... already exists" / "Created version ..." straight
+    to stderr (not through a logger): silenced here, the register summary says it."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        return _log_model(model, bundle, example, name)
+
+
+def _log_model(model: Any, bundle: str | Path, example: pd.DataFrame, name: str) -> Any:
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=str(MODEL_CODE),
