@@ -213,8 +213,8 @@ def train(params: ParamsOption = Path("params.yaml")) -> None:
     from credit_scoring.stages import train as stage
 
     p = _load(params)
-    with _stage("train"):
-        summary = stage.run(p)
+    with _stage("train"), _bar("boosting rounds") as progress:
+        summary = stage.run(p, progress=progress)
     console.print(_summary_table("train", summary))
 
 
@@ -291,8 +291,8 @@ def score(
     p = _load(params)
     if input_path is not None and output_dir is None:
         output_dir = ADHOC_SCORES_DIR / (input_path.stem or "input")
-    with _stage("score"):
-        summary = stage.run(p, input_path, output_dir, model_dir, reasons)
+    with _stage("score"), _bar("people decided") as progress:
+        summary = stage.run(p, input_path, output_dir, model_dir, reasons, progress)
     if output_dir is not None:
         console.print(f"decisions in {output_dir}/", highlight=False)
     console.print(_summary_table(f"scored {summary.pop('source')}", summary))

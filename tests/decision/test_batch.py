@@ -46,3 +46,20 @@ def test_scored_rows_are_the_bundles_decisions_next_to_their_keys(small_model, s
     pd.testing.assert_frame_equal(
         decisions[["person_id", "observation_date"]], kept[["person_id", "observation_date"]]
     )
+
+
+def test_deciding_in_chunks_gives_the_one_call_decisions_and_reports_progress(
+    small_model, small_world
+):
+    """Batch scoring decides ``chunk_rows`` rows at a time (bounded memory, a progress bar):
+    the decisions, reasons included, equal one call over the whole table."""
+    table = small_world[2].head(700).reset_index(drop=True)
+    whole, _ = score_features(small_model, table, with_reasons=True)
+    seen: list[tuple[int, int | None]] = []
+    chunked, _ = score_features(
+        small_model, table, with_reasons=True, chunk_rows=128,
+        progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert [d for d, _ in seen] == [*range(128, 700, 128), 700]
+    assert {t for _, t in seen} == {700}

@@ -390,3 +390,24 @@ def test_a_model_no_better_than_chance_stops_training():
     y = valid["default_12m"].to_numpy(float)
     with pytest.raises(LearningError, match=r"no better than chance"):
         learning_check(model.booster, margin, y, len(train))
+
+
+def test_progress_callback_follows_the_boosting_rounds_without_changing_the_model(data, model):
+    """The CLI's train bar: ``progress(round, num_boost_round)`` every 10 rounds, rising,
+    and the same trees as a fit without it (the callback only watches)."""
+    from credit_scoring.modelling.train import progress_callback
+
+    train, valid = data
+    seen: list[tuple[int, int | None]] = []
+    watched = train_lightgbm(
+        train, valid, FEATURES, CONSTRAINTS, _params(), 7, 1,
+        [progress_callback(lambda done, total: seen.append((done, total)))],
+    )  # fmt: skip
+    assert seen and all(total == 300 for _, total in seen)
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and all(d % 10 == 0 for d in done)
+    assert done[-1] >= watched.best_iteration - 10
+    np.testing.assert_array_equal(
+        watched.booster.predict(valid[FEATURES].to_numpy()),
+        model.booster.predict(valid[FEATURES].to_numpy()),
+    )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
 from credit_scoring.decision.bundle import CreditModel
 from credit_scoring.modelling.train import require_features
 from credit_scoring.schemas import ROW_KEY
+
+#: Rows decided per call of :meth:`CreditModel.decide_matrix` in batch scoring.
+CHUNK_ROWS = 50_000
 
 
 def score_features(
@@ -16,6 +21,8 @@ def score_features(
     with_reasons: bool = True,
     row_offset: int = 0,
     duplicated: np.ndarray | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Decide every usable row; rows that cannot be scored go to rejects with the reason.
 
@@ -27,6 +34,8 @@ def score_features(
     ``table`` may be one part of a larger table (the Dask engine,
     :mod:`credit_scoring.decision.dask_batch`): ``row_offset`` rows come before it and
     ``duplicated`` marks its rows whose key repeats an earlier row of the whole table.
+    Rows are decided ``chunk_rows`` at a time (bounded memory for the contributions;
+    every decision depends on its own row only), ``progress(done, total)`` after each.
 
     Raises:
         FeatureInputError: a feature column is missing (a ``ValueError``).
@@ -52,9 +61,26 @@ def score_features(
         col = model.feature_names[int(np.flatnonzero(np.isinf(arr[i]))[0])]
         reason[i] = f"infinite {col}"
     ok = reason.isna().to_numpy()
-    decided = pd.DataFrame(model.decide_matrix(arr[ok], with_reasons=with_reasons))
+    decided = _decide_in_chunks(model, arr[ok], with_reasons, chunk_rows, progress)
     ids = [c for c in ROW_KEY if c in table]
     decisions = pd.concat([table.loc[ok, ids].reset_index(drop=True), decided], axis=1)
     rejects = table.loc[~ok].assign(reason=reason[~ok]).reset_index(names="source_row")
     rejects["source_row"] += 1 + row_offset
     return decisions, rejects
+
+
+def _decide_in_chunks(
+    model: CreditModel,
+    X: np.ndarray,
+    with_reasons: bool,
+    chunk_rows: int,
+    progress: Callable[[int, int | None], None] | None,
+) -> pd.DataFrame:
+    """:meth:`CreditModel.decide_matrix` over ``chunk_rows`` rows at a time, as one frame."""
+    parts = []
+    for start in range(0, max(len(X), 1), max(1, chunk_rows)):
+        chunk = X[start : start + chunk_rows]
+        parts.append(pd.DataFrame(model.decide_matrix(chunk, with_reasons=with_reasons)))
+        if progress is not None:
+            progress(start + len(chunk), len(X))
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)

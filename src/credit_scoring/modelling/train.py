@@ -55,6 +55,19 @@ SINGLE_THREAD_ROWS = 64
 Trainer = Callable[[Split, Sequence[str], Sequence[int] | None, TrainParams, int], "TrainedModel"]
 
 
+def progress_callback(progress: Callable[[int, int | None], None]) -> Callable[[Any], None]:
+    """A LightGBM callback reporting ``progress(round, num_boost_round)`` every 10 rounds
+    (early stopping may end the bar short: the stage says the best iteration)."""
+
+    def report(env: Any) -> None:
+        done = env.iteration + 1
+        if done % 10 == 0 or done == env.end_iteration:
+            progress(done, env.end_iteration)
+
+    report.order = 40  # type: ignore[attr-defined]  # after early stopping's check
+    return report
+
+
 def local_trainer(num_threads: int = NUM_THREADS, callbacks: Sequence[Any] = ()) -> Trainer:
     """The in-process trainer (:func:`train_lightgbm` on the split's train and validation);
     ``callbacks`` are extra LightGBM callbacks (e.g. the live learning curve of a run)."""

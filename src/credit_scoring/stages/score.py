@@ -27,7 +27,7 @@ from credit_scoring.decision.bundle import CreditModel, decisions_frame
 from credit_scoring.decision.dask_batch import score_features_dask
 from credit_scoring.features.compute import compute_features
 from credit_scoring.io import write_parquet
-from credit_scoring.stages import StageError
+from credit_scoring.stages import Progress, StageError
 
 
 def run(
@@ -36,6 +36,7 @@ def run(
     output_dir: Path | None = None,
     model_dir: Path | None = None,
     reasons: bool = True,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Score ``input_path`` (default: the feature table) with the bundle in ``model_dir``
     (default ``models/bundle``) into ``output_dir`` (default ``data/scores``); returns the
@@ -67,7 +68,7 @@ def run(
             )
         n_input = len(decisions) + len(rejects)
     else:
-        decisions, rejects = score_features(model, table, with_reasons=reasons)
+        decisions, rejects = score_features(model, table, with_reasons=reasons, progress=progress)
     if upstream is not None and len(upstream):
         rejects = pd.concat(
             [rejects, upstream.rename(columns={"reject_reason": "reason"})], ignore_index=True

@@ -42,21 +42,25 @@ from credit_scoring.modelling.train import (
     labels,
     learning_check,
     local_trainer,
+    progress_callback,
 )
 from credit_scoring.monitoring.reference import reference_from_model
 from credit_scoring.schemas import DATE, LABEL
-from credit_scoring.stages import StageError
+from credit_scoring.stages import Progress, StageError
 from credit_scoring.tracking import runs
 
 
-def run(params: Params) -> dict[str, Any]:
+def run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
     """Fit and write the model inside the MLflow run of this training (continued by
-    register); returns the slice sizes, best iteration, calibration method and the run."""
+    register); returns the slice sizes, best iteration, calibration method and the run.
+    ``progress(round, rounds)`` follows the boosting rounds (local engine)."""
     with runs.training_run(params) as live:
-        return _run(params, live)
+        return _run(params, live, progress)
 
 
-def _run(params: Params, live: runs.TrainingRun) -> dict[str, Any]:
+def _run(
+    params: Params, live: runs.TrainingRun, progress: Progress | None = None
+) -> dict[str, Any]:
     paths = Paths.from_params(params)
     table = pd.read_parquet(paths.features)
     runs.log_features(table, paths.features)
@@ -100,7 +104,8 @@ def _run(params: Params, live: runs.TrainingRun) -> dict[str, Any]:
             model.fit(split, dask_trainer(client, str(paths.features)))
         inference = {"method": method, "declined_rows": len(declined)}
     else:
-        trainer = local_trainer(callbacks=live.callbacks())
+        bar = [progress_callback(progress)] if progress is not None else []
+        trainer = local_trainer(callbacks=[*live.callbacks(), *bar])
         new_model = lambda: copy.deepcopy(model)  # noqa: E731 (the same settings, unfitted)
         model, inference = fit_with_method(
             new_model, split, declined, method, params.base.seed, fit=lambda m, s: m.fit(s, trainer)
