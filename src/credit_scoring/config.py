@@ -273,10 +273,11 @@ class TrainParams(_Section):
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
     use_monotone_constraints: bool = True
     reject_inference: str = Field(
-        "none",
+        "reweight",
         pattern="^(none|reweight|augment|parcel)$",
         description="How declined applicants (outcomes.decision) enter training "
-        "(modelling/reject_inference.py); none = approved only.",
+        "(modelling/reject_inference.py); none = approved only. Without declined rows "
+        "every method trains exactly as none.",
     )
     tune: TuneParams = Field(default_factory=TuneParams)
     stop_if_chance: bool = Field(
