@@ -36,6 +36,13 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return proc
 
 
+def _client(project: Path) -> mlflow.MlflowClient:
+    """The project's tracking AND registry store: a client given only a tracking URI
+    takes the registry URI another test may have set in this process."""
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A copy of the project's pipeline with a small world, after one `dvc repro`."""
@@ -134,7 +141,7 @@ def test_fairness_report_is_written_and_its_summary_logged_to_mlflow(project):
     m = json.loads((project / "reports/metrics.json").read_text())
     assert m["fairness"]["n_breaches"] == len(report["breaches"])
     gate = json.loads((project / "reports/gate.json").read_text())
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    client = _client(project)
     logged = client.get_run(gate["run_id"]).data.metrics
     assert logged["test_fairness_n_breaches"] == len(report["breaches"])
     assert "test_fairness_gender_approval_rate_F" in logged
@@ -167,7 +174,7 @@ def test_features_never_include_protected_attributes(project):
 
 
 def test_run_is_logged_registered_and_promoted_in_the_temp_store(project):
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    client = _client(project)
     gate = json.loads((project / "reports/gate.json").read_text())
     assert gate["promote"] is True, gate["reasons"]
     champ = client.get_model_version_by_alias("credit-scoring", "champion")
@@ -186,6 +193,7 @@ def test_champion_loaded_by_alias_gives_identical_decisions(project):
     from credit_scoring.decision.bundle import CreditModel, decisions_frame
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    mlflow.set_registry_uri(f"sqlite:///{project / 'mlflow.db'}")
     loaded = mlflow.pyfunc.load_model("models:/credit-scoring@champion")
     feats = pd.read_parquet(project / "data/features/features.parquet").head(200)
     bundle = CreditModel.load(project / "models/bundle")
@@ -214,7 +222,7 @@ def test_gate_refuses_when_params_demand_more_and_champion_stays(project):
     gate = json.loads((project / "reports/gate.json").read_text())
     assert gate["promote"] is False
     assert any(r.startswith("fail: ECE") for r in gate["reasons"])
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    client = _client(project)
     assert str(client.get_model_version_by_alias("credit-scoring", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("credit-scoring", "challenger").version) == "2"
 
@@ -222,7 +230,7 @@ def test_gate_refuses_when_params_demand_more_and_champion_stays(project):
 def test_package_puts_the_champion_into_the_bentoml_store_and_builds_a_bento(project):
     """`package` (after register) imports the champion's bundle with its registry labels."""
     summary = json.loads((project / "reports/package.json").read_text())
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    client = _client(project)
     champ = client.get_model_version_by_alias("credit-scoring", "champion")
     assert summary["bentoml model"].startswith("credit-scoring:")
     assert summary["bento"].startswith("credit_scoring:")
@@ -253,7 +261,7 @@ def test_fairness_breach_refuses_promotion_when_block_promotion_is_set(project):
     assert gate["promote"] is False
     fails = [r for r in gate["reasons"] if r.startswith("fail")]
     assert fails and all(r.startswith("fail: fairness:") for r in fails), gate["reasons"]
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    client = _client(project)
     champ = client.get_model_version_by_alias("credit-scoring", "champion")
     assert str(champ.version) != gate["version"]
 
