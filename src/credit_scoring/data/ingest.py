@@ -1053,7 +1053,27 @@ def _validate(
             logger.warning(w)
     data = schemas.BehaviourData(**accepted)
     check_contract(data)
-    report = {
+    summaries = {
+        "events": _events_summary(data.events),
+        "outcomes": _outcomes_summary(data.outcomes),
+    }
+    if len(data.transactions):
+        summaries["transactions"] = _transactions_summary(data.transactions)
+    report = quality_report(tables, label_column, horizon_months, summaries, warnings)
+    return IngestResult(data=data, rejects=rejects, report=report)
+
+
+def quality_report(
+    tables: dict[str, dict[str, Any]],
+    label_column: str,
+    horizon_months: int,
+    summaries: dict[str, Any],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """The data-quality report (reports/data_quality.json), whole-table or batched ingest:
+    per-table counts and their total, the label, the events/outcomes (and transactions,
+    when there are any) summaries, the warnings."""
+    report: dict[str, Any] = {
         "tables": tables,
         "total": {
             k: sum(t[k] for t in tables.values()) for k in ("input_rows", "accepted", "rejected")
@@ -1063,13 +1083,13 @@ def _validate(
             "horizon_months": horizon_months,
             "internal_column": schemas.LABEL,
         },
-        "events": _events_summary(data.events),
-        "outcomes": _outcomes_summary(data.outcomes),
+        "events": summaries["events"],
+        "outcomes": summaries["outcomes"],
         "warnings": warnings,
     }
-    if len(data.transactions):
-        report["transactions"] = _transactions_summary(data.transactions)
-    return IngestResult(data=data, rejects=rejects, report=report)
+    if "transactions" in summaries:
+        report["transactions"] = summaries["transactions"]
+    return report
 
 
 def ingest(

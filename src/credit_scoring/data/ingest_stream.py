@@ -575,22 +575,9 @@ def _ingest(
             summaries[name] = tally.summary()
         for w in table_warnings:
             logger.warning(w)
-    report = {
-        "tables": tables,
-        "total": {
-            k: sum(t[k] for t in tables.values()) for k in ("input_rows", "accepted", "rejected")
-        },
-        "label": {
-            "column": label_column,
-            "horizon_months": horizon_months,
-            "internal_column": schemas.LABEL,
-        },
-        "events": summaries["events"],
-        "outcomes": summaries["outcomes"],
-        "warnings": warnings,
-    }
-    if tables.get("transactions", {}).get("accepted"):
-        report["transactions"] = summaries["transactions"]
+    if not tables.get("transactions", {}).get("accepted"):
+        summaries.pop("transactions", None)
+    report = core.quality_report(tables, label_column, horizon_months, summaries, warnings)
     return report, list(schemas.ALL_TABLES)
 
 
